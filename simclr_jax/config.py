@@ -40,7 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   # Model.
   c.depth = 18
-  c.width_multiplier = 1
+  c.width_multiplier = 1.0  # float, so that tests and CPU demos can use 0.125 (8 channels)
   c.num_proj_layers = 2
   c.proj_dim = 128
   c.global_bn = True

@@ -1,0 +1,130 @@
+"""ResNet v1 encoders (He et al. 2016) as used by SimCLR.
+
+Conventions that the paper's numbers depend on: no conv bias, fan-in truncated-normal
+conv init, BatchNorm momentum 0.9 / epsilon 1e-5, the last BatchNorm scale of every
+residual block initialised to 0 (each block starts as the identity), stride on the 3x3
+conv of bottlenecks, 1x1 conv + BN projection shortcuts.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+# depth -> (block kind, blocks per stage)
+STAGE_SIZES = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+    200: ("bottleneck", (3, 24, 36, 3)),
+}
+
+# Truncated normal with the fan-in variance, as in the official SimCLR code.
+conv_init = nn.initializers.lecun_normal()
+
+
+def check_depth(depth: int) -> None:
+  if depth not in STAGE_SIZES:
+    raise ValueError(
+        f"depth={depth} is not a ResNet depth this codebase builds; set --config.depth "
+        f"to one of {sorted(STAGE_SIZES)}.")
+
+
+def stem_width(width_multiplier: float) -> int:
+  """Channels of the stem and first stage: 64 x width_multiplier, a positive integer."""
+  width = 64 * width_multiplier
+  if not (width >= 1 and float(width).is_integer()):
+    raise ValueError(f"width_multiplier={width_multiplier} gives {width} channels; set "
+                     "--config.width_multiplier so that 64 x it is a positive integer "
+                     "(1, 2, 4 in the paper; 0.125 for an 8-channel test model).")
+  return int(width)
+
+
+class BasicBlock(nn.Module):
+  """Two 3x3 convs (ResNet-18/34)."""
+  filters: int
+  strides: int
+  conv: Callable[..., Any]
+  norm: Callable[..., Any]
+
+  @nn.compact
+  def __call__(self, x):
+    residual = x
+    y = self.conv(self.filters, (3, 3), (self.strides, self.strides))(x)
+    y = nn.relu(self.norm()(y))
+    y = self.conv(self.filters, (3, 3))(y)
+    y = self.norm(scale_init=nn.initializers.zeros)(y)
+    if residual.shape != y.shape:
+      residual = self.conv(self.filters, (1, 1), (self.strides, self.strides),
+                           name="proj_conv")(residual)
+      residual = self.norm(name="proj_bn")(residual)
+    return nn.relu(residual + y)
+
+
+class BottleneckBlock(nn.Module):
+  """1x1 -> 3x3 (strided) -> 1x1 with 4x expansion (ResNet-50 and deeper)."""
+  filters: int
+  strides: int
+  conv: Callable[..., Any]
+  norm: Callable[..., Any]
+
+  @nn.compact
+  def __call__(self, x):
+    residual = x
+    y = self.conv(self.filters, (1, 1))(x)
+    y = nn.relu(self.norm()(y))
+    y = self.conv(self.filters, (3, 3), (self.strides, self.strides))(y)
+    y = nn.relu(self.norm()(y))
+    y = self.conv(self.filters * 4, (1, 1))(y)
+    y = self.norm(scale_init=nn.initializers.zeros)(y)
+    if residual.shape != y.shape:
+      residual = self.conv(self.filters * 4, (1, 1), (self.strides, self.strides),
+                           name="proj_conv")(residual)
+      residual = self.norm(name="proj_bn")(residual)
+    return nn.relu(residual + y)
+
+
+class ResNet(nn.Module):
+  """ResNet v1 trunk; returns the pooled representation h (no classifier).
+
+  `cifar_stem` swaps the 7x7/2 conv + max-pool for a 3x3/1 conv without pooling, which
+  keeps 32x32 inputs at full resolution in the first stage.
+  """
+  depth: int = 50
+  # 1, 2, 4 in the paper; fractions (0.125 -> 8 channels) give the tiny models of tests
+  # and CPU demos.
+  width_multiplier: float = 1
+  cifar_stem: bool = False
+  bn_axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    check_depth(self.depth)
+    kind, stage_sizes = STAGE_SIZES[self.depth]
+    block_cls = BasicBlock if kind == "basic" else BottleneckBlock
+    conv = functools.partial(nn.Conv, use_bias=False, padding="SAME",
+                             kernel_init=conv_init, dtype=self.dtype)
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+                             epsilon=1e-5, dtype=self.dtype,
+                             axis_name=self.bn_axis_name if train else None)
+    width = stem_width(self.width_multiplier)
+    x = x.astype(self.dtype)
+    if self.cifar_stem:
+      x = conv(width, (3, 3), name="stem_conv")(x)
+      x = nn.relu(norm(name="stem_bn")(x))
+    else:
+      x = conv(width, (7, 7), (2, 2), name="stem_conv")(x)
+      x = nn.relu(norm(name="stem_bn")(x))
+      x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+    for stage, num_blocks in enumerate(stage_sizes):
+      for block in range(num_blocks):
+        strides = 2 if stage > 0 and block == 0 else 1
+        x = block_cls(width * 2**stage, strides, conv=conv, norm=norm,
+                      name=f"stage{stage + 1}_block{block + 1}")(x)
+    return jnp.mean(x, axis=(1, 2)).astype(jnp.float32)
