@@ -1,0 +1,437 @@
+"""Input pipelines: global, sharded batches for pretraining and evaluation.
+
+Three iterators, each yielding dicts of global `jax.Array`s sharded over the mesh's
+batch axis (`simclr_jax.parallel.batch_sharding`), built with
+`jax.make_array_from_process_local_data`: every process computes only the rows of the
+global batch that its devices hold.
+
+  * `pretrain_batches(config, mesh, start_step=0)`: infinite;
+    ``{"views": float32 [B, 2, S, S, 3], "labels": int32 [B]}``, two independent
+    `augment.pretrain_view`s of each image.
+  * `finetune_batches(config, mesh, start_step=0)`: infinite;
+    ``{"images": float32 [B, S, S, 3], "labels": int32 [B]}`` with
+    `augment.finetune_view` (crop + flip), for linear evaluation and fine-tuning.
+  * `eval_batches(config, mesh)`: finite, every example of the split exactly once;
+    ``{"images": float32 [B, S, S, 3], "labels": int32 [B], "mask": bool [B],
+    "index": int32 [B]}`` with `augment.eval_view`; the last batch is padded with
+    zero images of label 0, index -1 and mask False.
+B is the global batch size (`config.batch_size` unless given), S `config.image_size`.
+
+Determinism. For sources with random access (everything but streamed TFDS splits)
+the example order is the concatenation of per-epoch permutations seeded by
+(config.seed, epoch), global batch k holds stream positions [kB, (k + 1)B), and the
+augmentation of each view is seeded by (config.seed, purpose, k, position in the
+global batch, view). A batch is thus a function of (config, k) alone: the same on 1 or
+8 devices and on any number of processes, and an iterator started at step k computes
+batch k directly, without replaying earlier steps. Streamed splits (TFDS splits over
+`datasets.MAX_IN_MEMORY_BYTES`, e.g. imagenet2012 train) give each process one
+shard of the files, shuffled by (seed, epoch); they are deterministic for a fixed
+number of processes, drop each epoch's remainder, and resume at step k by skipping
+(reading, not decoding) the earlier records of k's epoch.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from typing import Callable, Iterator
+
+import jax
+import numpy as np
+import tensorflow as tf
+
+from simclr_jax import parallel
+from simclr_jax.data import augment
+from simclr_jax.data import datasets
+
+# Distinct augmentation streams for each use of the same (seed, step, position).
+PRETRAIN_PURPOSE = 1
+FINETUNE_PURPOSE = 2
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_JPEG_START = b"\xff\xd8\xff"
+_CORRUPT_MARK = "Corrupt or truncated image file"
+
+
+# ------------------------------------------------------------------ order & seeds
+
+
+def example_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+  """The permutation of [0, num_examples) that epoch `epoch` visits, seeded by (seed, epoch)."""
+  rng = np.random.default_rng([int(seed) % 2**32, int(epoch), 0x51C])
+  return rng.permutation(num_examples)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+  """`example_order`, kept for the few epochs a run of batches straddles."""
+  order = example_order(seed, epoch, num_examples)
+  order.setflags(write=False)
+  return order
+
+
+def example_indices(seed: int, num_examples: int, positions: np.ndarray) -> np.ndarray:
+  """Example indices at global stream positions (step * batch_size + row)."""
+  positions = np.asarray(positions, np.int64)
+  epochs, offsets = np.divmod(positions, num_examples)
+  out = np.empty_like(positions)
+  for epoch in np.unique(epochs):
+    sel = epochs == epoch
+    out[sel] = _cached_order(seed, int(epoch), num_examples)[offsets[sel]]
+  return out
+
+
+def augmentation_seed(seed, purpose, step, position, view) -> tf.Tensor:
+  """Shape-[2] int64 seed of one view: a hash of (seed, purpose, step, position, view)."""
+  s = tf.stack([tf.cast(seed, tf.int64), tf.cast(purpose, tf.int64)])
+  for data in (step, position, view):
+    s = tf.random.experimental.stateless_fold_in(s, tf.cast(data, tf.int64))
+  return s
+
+
+def process_rows(mesh: jax.sharding.Mesh, global_batch_size: int) -> tuple[int, int]:
+  """The rows [start, stop) of a global batch that this process's devices hold."""
+  sharding = parallel.batch_sharding(mesh)
+  slices = sharding.addressable_devices_indices_map((global_batch_size,)).values()
+  spans = sorted((s[0].start or 0, global_batch_size if s[0].stop is None else s[0].stop)
+                 for s in slices)
+  if any(prev[1] != nxt[0] for prev, nxt in zip(spans, spans[1:])):
+    raise ValueError(
+        f"the devices of process {jax.process_index()} hold rows {spans} of the global "
+        "batch, not one contiguous block; build the mesh with "
+        "simclr_jax.parallel.make_mesh so each process's devices are adjacent.")
+  return spans[0][0], spans[-1][1]
+
+
+# ----------------------------------------------------------------------- decoding
+
+
+def _check_encoded(data: tf.Tensor, name: tf.Tensor) -> tf.Operation:
+  """An assertion that `data` is a whole PNG or JPEG file; its message names `name`.
+
+  Decoders report truncation without saying which file it was; this check does, and
+  catches the common damage (a cut-off file, another format) before decoding.
+  """
+  n = tf.strings.length(data)
+  is_png = tf.strings.substr(data, 0, 8) == _PNG_SIGNATURE
+  png_ok = is_png & (tf.strings.substr(data, tf.maximum(n - 12, 0), 12) == _PNG_END)
+  is_jpeg = tf.strings.substr(data, 0, 3) == _JPEG_START
+  # The end-of-image marker may be followed by a little padding.
+  tail = tf.io.decode_raw(tf.strings.substr(data, tf.maximum(n - 64, 0), 64), tf.uint8)
+  has_eoi = tf.reduce_any((tail[:-1] == 0xFF) & (tail[1:] == 0xD9))
+  return tf.debugging.Assert(
+      png_ok | (is_jpeg & has_eoi),
+      [f"{_CORRUPT_MARK} (not a complete PNG or JPEG):", name, "; replace or delete it."])
+
+
+def _decode(data: tf.Tensor, index: tf.Tensor, split: datasets.Split) -> tf.Tensor:
+  """uint8 [H, W, C] image of one example, whatever kind of source it comes from."""
+  kind = split.kind
+  if kind == "images":
+    return data
+  if kind == "paths":
+    name = data
+    data = tf.io.read_file(data)
+  else:
+    name = tf.strings.format("{} example {}", (split.describe(), index))
+  with tf.control_dependencies([_check_encoded(data, name)]):
+    image = tf.io.decode_image(tf.identity(data), channels=3, expand_animations=False)
+  image.set_shape([None, None, 3])
+  return image
+
+
+# ------------------------------------------------------------------ host pipeline
+
+
+def _row_spec(split: datasets.Split) -> dict[str, tf.TensorSpec]:
+  """Signature of the per-step row blocks that the host generator yields."""
+  if split.kind == "images":
+    data = tf.TensorSpec([None, *split.image_shape], tf.uint8)
+  else:
+    data = tf.TensorSpec([None], tf.string)
+  return {"data": data, "label": tf.TensorSpec([None], tf.int32),
+          "index": tf.TensorSpec([None], tf.int32), "step": tf.TensorSpec([None], tf.int64),
+          "position": tf.TensorSpec([None], tf.int64),
+          "valid": tf.TensorSpec([None], tf.bool)}
+
+
+def _fetch(split: datasets.Split, indices: np.ndarray) -> np.ndarray:
+  """The stored data (pixels, bytes or paths) of examples `indices`."""
+  if split.kind == "images":
+    return split.images[indices]
+  if split.kind == "encoded":
+    return split.encoded[indices]
+  return np.array([p.encode() for p in split.paths[indices]], dtype=object)
+
+
+def _options(threads: int) -> tf.data.Options:
+  """Deterministic tf.data, on a private pool of `threads` threads (0: TF's default)."""
+  options = tf.data.Options()
+  options.deterministic = True
+  if threads:
+    options.threading.private_threadpool_size = threads
+  # One thread per element: parallelism comes from mapping many elements at once.
+  options.threading.max_intra_op_parallelism = 1
+  return options
+
+
+def _finish(ds: tf.data.Dataset, map_fn: Callable, local_rows: int,
+            threads: int) -> tf.data.Dataset:
+  """Parallel, order-preserving map; per-process batches; prefetch."""
+  ds = ds.map(map_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(local_rows, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  return ds.with_options(_options(threads))
+
+
+def _host_dataset(split: datasets.Split, steps: Iterator[int], rows: tuple[int, int],
+                  locate: Callable, map_fn: Callable, threads: int,
+                  errors: list) -> tf.data.Dataset:
+  """This process's rows of each step in `steps`, mapped by `map_fn` and batched.
+
+  `locate(step, positions)` -> (example indices, valid) for the global positions
+  (row numbers within the global batch) of this process. Errors raised while
+  reading are kept in `errors`, since tf.data would reword them.
+  """
+  positions = np.arange(*rows, dtype=np.int64)
+
+  def generate():
+    try:
+      for step in steps:
+        indices, valid = locate(step, positions)
+        yield {"data": _fetch(split, indices), "label": split.labels[indices] * valid,
+               "index": np.where(valid, indices, -1).astype(np.int32),
+               "step": np.full(len(positions), step, np.int64), "position": positions,
+               "valid": valid}
+    except Exception as e:  # re-raised as is by `_numpy_batches`
+      errors.append(e)
+      raise
+
+  ds = tf.data.Dataset.from_generator(generate, output_signature=_row_spec(split))
+  return _finish(ds.unbatch(), map_fn, len(positions), threads)
+
+
+def _stream_epochs(split: datasets.Split, start_step: int, rows: tuple[int, int],
+                   global_batch: int, seed: int, map_fn: Callable,
+                   threads: int) -> Iterator[dict]:
+  """Training batches of a streamed split: one tf.data pipeline per epoch."""
+  steps_per_epoch = split.num_examples // global_batch
+  local = rows[1] - rows[0]
+  for epoch in itertools.count(start_step // steps_per_epoch):
+    first = max(start_step, epoch * steps_per_epoch)
+    count = (epoch + 1) * steps_per_epoch - first
+    shard = split.stream(seed, epoch, jax.process_index(), jax.process_count())
+    # Shards differ in size by a few records; repeating makes each one long enough.
+    ds = shard.repeat().skip((first - epoch * steps_per_epoch) * local).take(count * local)
+
+    def to_row(r, ex, first=first):
+      return {"data": ex["data"], "label": ex["label"], "index": tf.constant(-1),
+              "step": first + r // local, "position": rows[0] + r % local,
+              "valid": tf.constant(True)}
+
+    ds = ds.enumerate().map(to_row)
+    yield from _finish(ds, map_fn, local, threads).as_numpy_iterator()
+
+
+def _stream_eval(split: datasets.Split, rows: tuple[int, int], global_batch: int,
+                 map_fn: Callable, threads: int) -> tf.data.Dataset:
+  """Evaluation batches of a streamed split: read in order, keep this process's rows."""
+  n = split.num_examples
+  total = -(-n // global_batch) * global_batch
+  ds = split.stream(0, 0, 0, 1, shuffle=False).take(n).enumerate().map(
+      lambda t, ex: {"data": ex["data"], "label": ex["label"],
+                     "index": tf.cast(t, tf.int32), "valid": tf.constant(True),
+                     "step": t // global_batch, "position": t % global_batch})
+  pad = tf.data.Dataset.range(n, total).map(
+      lambda t: {"data": tf.constant(b""), "label": tf.constant(0),
+                 "index": tf.constant(-1), "valid": tf.constant(False),
+                 "step": t // global_batch, "position": t % global_batch})
+  ds = ds.concatenate(pad).filter(
+      lambda ex: (ex["position"] >= rows[0]) & (ex["position"] < rows[1]))
+  return _finish(ds, map_fn, rows[1] - rows[0], threads)
+
+
+def _numpy_batches(make: Callable[[], Iterator[dict]], split: datasets.Split,
+                   errors: list) -> Iterator[dict]:
+  """Iterate host batches, turning tf.data failures into `datasets.DataError`s."""
+  try:
+    yield from make()
+  except GeneratorExit:
+    # Closing an abandoned iterator (possibly at interpreter exit, when module globals
+    # such as `tf` are already gone) is not a data error.
+    raise
+  except tf.errors.OpError as e:
+    if errors:
+      raise errors[0] from None
+    message = e.message
+    if _CORRUPT_MARK in message:
+      detail = message[message.index(_CORRUPT_MARK):].split("\n")[0]
+      detail = re.sub(r"\s*\[\s*|\s*\]\s*", " ", detail).strip()
+      raise datasets.CorruptDataError(f"{split.describe()}: {detail}") from None
+    if isinstance(e, tf.errors.NotFoundError):
+      raise datasets.DatasetNotFoundError(
+          f"{split.describe()}: a file disappeared while reading ({message}); check "
+          "--config.data_dir.") from None
+    raise datasets.DataError(f"{split.describe()}: reading failed: {message}") from None
+
+
+def _global_batches(host: Iterator[dict], mesh: jax.sharding.Mesh,
+                    global_batch: int) -> Iterator[dict]:
+  """Assemble per-process numpy batches into global arrays sharded over `mesh`."""
+  sharding = parallel.batch_sharding(mesh)
+  for batch in host:
+    yield {k: jax.make_array_from_process_local_data(
+        sharding, v, (global_batch,) + v.shape[1:]) for k, v in batch.items()}
+
+
+# ----------------------------------------------------------------------- checks
+
+
+def _check_train_split(split: datasets.Split, global_batch: int) -> None:
+  """A training split must fill at least one global batch."""
+  if split.num_examples < global_batch:
+    raise datasets.DataError(
+        f"{split.describe()} has {split.num_examples} examples, fewer than one global "
+        f"batch (batch_size={global_batch}); lower --config.batch_size or use a larger "
+        "split.")
+
+
+def _size(config) -> int:
+  """The square side of every view."""
+  return int(config.image_size)
+
+
+# ------------------------------------------------------------------ public iterators
+
+
+def _train_batches(config, mesh, split, start_step, global_batch, purpose,
+                   views_fn) -> Iterator[dict]:
+  """Shared body of the two infinite, seeded training iterators."""
+  parallel.check_global_batch(global_batch, mesh)
+  _check_train_split(split, global_batch)
+  if start_step < 0:
+    raise ValueError(f"start_step={start_step}; it must be >= 0.")
+  seed = int(config.seed)
+  threads = int(config.get("data_threads", 0))
+  rows = process_rows(mesh, global_batch)
+
+  def map_fn(ex):
+    image = _decode(ex["data"], ex["index"], split)
+    seeds = [augmentation_seed(seed, purpose, ex["step"], ex["position"], v)
+             for v in range(2)]
+    return views_fn(image, seeds, ex["label"])
+
+  errors: list = []
+  if split.random_access:
+    def locate(step, positions):
+      indices = example_indices(seed, split.num_examples, step * global_batch + positions)
+      return indices, np.ones(len(positions), bool)
+
+    def make():
+      return _host_dataset(split, itertools.count(start_step), rows, locate, map_fn,
+                           threads, errors).as_numpy_iterator()
+  else:
+    def make():
+      return _stream_epochs(split, start_step, rows, global_batch, seed, map_fn, threads)
+  return _global_batches(_numpy_batches(make, split, errors), mesh, global_batch)
+
+
+def pretrain_batches(config, mesh: jax.sharding.Mesh, *, start_step: int = 0,
+                     split: datasets.Split | None = None) -> Iterator[dict]:
+  """Infinite SimCLR pretraining batches from global step `start_step` on.
+
+  Yields ``{"views": float32 [B, 2, S, S, 3], "labels": int32 [B]}`` with
+  B = config.batch_size (global) and S = config.image_size, both sharded as
+  `parallel.batch_sharding(mesh)`. Views use config.color_jitter_strength and
+  config.blur; the order and the augmentations depend on config.seed and the step
+  only (see the module docstring). `split` defaults to the config's train split.
+
+  Raises:
+    ValueError: batch_size does not divide over the mesh's devices.
+    datasets.DataError: the split is smaller than one global batch, or bad data.
+  """
+  split = split or datasets.load_splits(config)[0]
+  size = _size(config)
+  strength = float(config.color_jitter_strength)
+  blur = bool(config.blur)
+
+  def views_fn(image, seeds, label):
+    views = [augment.pretrain_view(image, s, height=size, width=size,
+                                   color_jitter_strength=strength, blur=blur)
+             for s in seeds]
+    return {"views": tf.stack(views), "labels": label}
+
+  return _train_batches(config, mesh, split, start_step, int(config.batch_size),
+                        PRETRAIN_PURPOSE, views_fn)
+
+
+def finetune_batches(config, mesh: jax.sharding.Mesh, *, start_step: int = 0,
+                     split: datasets.Split | None = None,
+                     batch_size: int | None = None) -> Iterator[dict]:
+  """Infinite training batches for linear evaluation and fine-tuning (crop + flip).
+
+  Yields ``{"images": float32 [B, S, S, 3], "labels": int32 [B]}`` sharded as
+  `parallel.batch_sharding(mesh)`, shuffled and augmented as a function of
+  (config.seed, step), like `pretrain_batches` but with its own random stream.
+  B = `batch_size` or config.batch_size; `split` defaults to the config's train split.
+  """
+  split = split or datasets.load_splits(config)[0]
+  size = _size(config)
+
+  def views_fn(image, seeds, label):
+    return {"images": augment.finetune_view(image, seeds[0], height=size, width=size),
+            "labels": label}
+
+  return _train_batches(config, mesh, split, start_step,
+                        int(batch_size or config.batch_size), FINETUNE_PURPOSE, views_fn)
+
+
+def num_eval_batches(num_examples: int, global_batch: int) -> int:
+  """How many batches `eval_batches` yields: every example once, the last padded."""
+  return -(-num_examples // global_batch)
+
+
+def eval_batches(config, mesh: jax.sharding.Mesh, *, split: datasets.Split | None = None,
+                 batch_size: int | None = None) -> Iterator[dict]:
+  """Every example of an evaluation split exactly once, in storage order.
+
+  Yields `num_eval_batches` dicts ``{"images": float32 [B, S, S, 3], "labels": int32
+  [B], "mask": bool [B], "index": int32 [B]}`` sharded as
+  `parallel.batch_sharding(mesh)`; `index` is the example's index in the split.
+  Rows past the end of the split (last batch only) are zero images with label 0,
+  index -1 and mask False. B = `batch_size` or config.batch_size; `split` defaults
+  to the config's eval split.
+  """
+  split = split or datasets.load_splits(config)[1]
+  global_batch = int(batch_size or config.batch_size)
+  parallel.check_global_batch(global_batch, mesh)
+  size = _size(config)
+  threads = int(config.get("data_threads", 0))
+  rows = process_rows(mesh, global_batch)
+  n = split.num_examples
+
+  def map_fn(ex):
+    image = tf.cond(
+        ex["valid"],
+        lambda: augment.eval_view(_decode(ex["data"], ex["index"], split),
+                                  height=size, width=size),
+        lambda: tf.zeros([size, size, 3], tf.float32))
+    return {"images": image, "labels": ex["label"], "mask": ex["valid"],
+            "index": ex["index"]}
+
+  errors: list = []
+  if split.random_access:
+    def locate(step, positions):
+      indices = step * global_batch + positions
+      valid = indices < n
+      return np.where(valid, indices, 0), valid
+
+    def make():
+      steps = iter(range(num_eval_batches(n, global_batch)))
+      return _host_dataset(split, steps, rows, locate, map_fn, threads,
+                           errors).as_numpy_iterator()
+  else:
+    def make():
+      return _stream_eval(split, rows, global_batch, map_fn, threads).as_numpy_iterator()
+  return _global_batches(_numpy_batches(make, split, errors), mesh, global_batch)
