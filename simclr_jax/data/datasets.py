@@ -394,9 +394,11 @@ def _tfds_builder(name: str, data_dir: str | None):
   try:
     return tfds.builder(name, data_dir=data_dir or None)
   except Exception as e:  # TFDS raises its own DatasetNotFoundError and others.
+    # TFDS's message goes on to list every dataset it knows; its first line suffices.
+    first_line = (str(e).splitlines() or [""])[0]
     raise DatasetNotFoundError(
-        f"TFDS has no dataset {name!r} ({type(e).__name__}: {e}); check --config.dataset "
-        "(fashion_mnist, synthetic, image_folder or a TFDS name).") from None
+        f"TFDS has no dataset {name!r} ({type(e).__name__}: {first_line}); check "
+        "--config.dataset (fashion_mnist, synthetic, image_folder or a TFDS name).") from None
 
 
 def _tfds(name: str, split: str, *, data_dir: str | None = None,
