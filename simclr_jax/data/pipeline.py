@@ -123,7 +123,7 @@ def _check_encoded(data: tf.Tensor, name: tf.Tensor) -> tf.Operation:
   has_eoi = tf.reduce_any((tail[:-1] == 0xFF) & (tail[1:] == 0xD9))
   return tf.debugging.Assert(
       png_ok | (is_jpeg & has_eoi),
-      [f"{_CORRUPT_MARK} (not a complete PNG or JPEG):", name, "; replace or delete it."])
+      [f"{_CORRUPT_MARK} (not a complete PNG or JPEG):", name, "- replace or delete it."])
 
 
 def _decode(data: tf.Tensor, index: tf.Tensor, split: datasets.Split) -> tf.Tensor:
@@ -252,6 +252,13 @@ def _stream_eval(split: datasets.Split, rows: tuple[int, int], global_batch: int
   return _finish(ds, map_fn, rows[1] - rows[0], threads)
 
 
+def _tf_message(e: tf.errors.OpError) -> str:
+  """The first line of a TF error without TF's internal node names, spaces collapsed."""
+  message = re.sub(r"\{\{[^}]*\}\}|\[\[.*?\]\]|\[Op:\w+\].*", "", e.message)
+  first = (message.strip().splitlines() or [""])[0]
+  return re.sub(r"\s+", " ", first).strip()
+
+
 def _numpy_batches(make: Callable[[], Iterator[dict]], split: datasets.Split,
                    errors: list) -> Iterator[dict]:
   """Iterate host batches, turning tf.data failures into `datasets.DataError`s."""
@@ -264,15 +271,16 @@ def _numpy_batches(make: Callable[[], Iterator[dict]], split: datasets.Split,
   except tf.errors.OpError as e:
     if errors:
       raise errors[0] from None
-    message = e.message
-    if _CORRUPT_MARK in message:
-      detail = message[message.index(_CORRUPT_MARK):].split("\n")[0]
-      detail = re.sub(r"\s*\[\s*|\s*\]\s*", " ", detail).strip()
+    message = _tf_message(e)
+    if _CORRUPT_MARK in e.message:
+      detail = e.message[e.message.index(_CORRUPT_MARK):].split("\n")[0]
+      # Assert prints its data as "[a] [b] [c]"; keep the text, not the brackets.
+      detail = re.sub(r"\]\s*\[", " ", detail).strip().rstrip("]")
       raise datasets.CorruptDataError(f"{split.describe()}: {detail}") from None
     if isinstance(e, tf.errors.NotFoundError):
       raise datasets.DatasetNotFoundError(
-          f"{split.describe()}: a file disappeared while reading ({message}); check "
-          "--config.data_dir.") from None
+          f"{split.describe()}: a file is missing ({message}); it was listed when the "
+          "dataset was loaded. Restore it, or reload the dataset.") from None
     raise datasets.DataError(f"{split.describe()}: reading failed: {message}") from None
 
 
