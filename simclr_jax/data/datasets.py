@@ -43,6 +43,8 @@ import numpy as np
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = 10
+FASHION_MNIST_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 # Splits whose files take more than this are streamed rather than loaded into memory.
 MAX_IN_MEMORY_BYTES = 8 * 2**30
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -74,6 +76,7 @@ class Split:
       (seed, epoch) when `shuffle`, in storage order otherwise.
   `labels` (int32 [num_examples], -1 for unlabelled examples) is known up front for
   every kind but `stream`. `image_shape` is (H, W, C) with None where images differ.
+  `class_names[label]` names a class where the source says.
   """
 
   dataset: str
@@ -87,6 +90,7 @@ class Split:
   paths: np.ndarray | None = None
   stream: Callable[..., Any] | None = None
   location: str = ""  # where the data was read from, for messages
+  class_names: tuple[str, ...] | None = None
 
   @property
   def kind(self) -> str:
@@ -100,6 +104,26 @@ class Split:
   def random_access(self) -> bool:
     """True when any example can be read by index (every kind but `stream`)."""
     return self.kind != "stream"
+
+  def read_example(self, index: int) -> tuple[np.ndarray, int]:
+    """Example `index` as (uint8 [H, W, C] image, label), for tools and inspection.
+
+    The input pipeline does not use this: it reads whole batches in tf.data.
+    """
+    if not self.random_access:
+      raise DataError(f"{self.describe()} is streamed; read it with its `stream`.")
+    if self.kind == "images":
+      return self.images[index], int(self.labels[index])
+    import tensorflow as tf  # decoding is TF's job everywhere else too
+    data = self.encoded[index] if self.kind == "encoded" else tf.io.read_file(
+        self.paths[index])
+    try:
+      image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    except tf.errors.InvalidArgumentError as e:
+      name = self.paths[index] if self.kind == "paths" else f"example {index}"
+      raise CorruptDataError(f"{self.describe()}: {name} cannot be decoded "
+                             f"({e.message.splitlines()[0]}); replace or delete it.") from None
+    return image.numpy(), int(self.labels[index])
 
   def describe(self) -> str:
     """A short name for messages: dataset, split and location."""
@@ -239,7 +263,8 @@ def _fashion_mnist(split: str, data_dir: str | None = None) -> Split:
   labels = check_labels(labels, FASHION_MNIST_CLASSES, label_path)
   out = Split(dataset="fashion_mnist", split=name, num_examples=len(images),
               num_classes=FASHION_MNIST_CLASSES, image_shape=(28, 28, 1),
-              labels=labels, images=images[..., np.newaxis], location=directory)
+              labels=labels, images=images[..., np.newaxis], location=directory,
+              class_names=FASHION_MNIST_CLASS_NAMES)
   return _slice_split(out, sl)
 
 
@@ -342,7 +367,8 @@ def _synthetic(split: str, *, num_train: int = 1024, num_test: int = 256,
       "encoded": encode_images(images, encoding)}
   out = Split(dataset="synthetic", split=name, num_examples=n, num_classes=num_classes,
               image_shape=(image_size, image_size, channels if encoding is None else 3),
-              labels=labels, location="generated", **kwargs)
+              labels=labels, location="generated", class_names=_SHAPES[:num_classes],
+              **kwargs)
   return _slice_split(out, sl)
 
 
@@ -381,7 +407,8 @@ def _image_folder(split: str, data_dir: str | None = None) -> Split:
   out = Split(dataset="image_folder", split=name, num_examples=len(paths),
               num_classes=len(classes), image_shape=(None, None, 3),
               labels=check_labels(np.array(labels), len(classes), split_dir),
-              paths=np.array(paths, dtype=object), location=split_dir)
+              paths=np.array(paths, dtype=object), location=split_dir,
+              class_names=tuple(classes))
   return _slice_split(out, sl)
 
 
@@ -437,8 +464,10 @@ def _tfds(name: str, split: str, *, data_dir: str | None = None,
   fixed_shape = None not in image_shape
   # STL-10's unlabelled split carries label -1 by design.
   allow_unlabeled = "unlabelled" in split or "unlabeled" in split
+  names = getattr(info.features[label_key], "names", None)
   base = dict(dataset=name, split=split, num_examples=num_examples,
-              num_classes=num_classes, image_shape=image_shape, location=location)
+              num_classes=num_classes, image_shape=image_shape, location=location,
+              class_names=tuple(names) if names else None)
 
   if in_memory:
     decoders = None if fixed_shape else {image_key: tfds.decode.SkipDecoding()}

@@ -1,0 +1,1 @@
+"""Command-line helpers that are not training: e.g. `show_augmentations`."""
