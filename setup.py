@@ -19,6 +19,7 @@ setup(
         "numpy",
         "tensorflow-cpu",
         "tensorflow-datasets",
+        "tensorboard",
         "pillow",
         "matplotlib",
     ],

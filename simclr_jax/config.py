@@ -5,7 +5,23 @@ Field names are fixed by the spec: the same name means the same thing in every c
 
 from __future__ import annotations
 
+import json
+import os
+
 import ml_collections
+
+MODES = ("pretrain",)
+METHODS = ("simclr",)
+# Fields that may differ when a run is resumed in the same workdir: they change how a
+# run is observed or where it reads data, not what it computes.
+RESUMABLE_CHANGES = ("log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
+                     "data_dir", "data_threads")
+# Read with defaults where used; accepted although base_config does not define them.
+OPTIONAL_FIELDS = ("dataset_options",)
+
+
+class ConfigError(ValueError):
+  """A config value cannot work; the message names the field and the fix."""
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -18,6 +34,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Data.
   c.dataset = "fashion_mnist"
   c.data_dir = ""  # empty: the dataset's default location
+  c.train_split = "train"
+  c.eval_split = ""  # empty: "test", or "validation" where there is no test split
+  c.data_threads = 0  # tf.data threads; 0: as many as there are cores
   c.image_size = 32
   c.batch_size = 256  # global, over all devices and hosts
   c.color_jitter_strength = 0.5
@@ -49,4 +68,97 @@ def base_config() -> ml_collections.ConfigDict:
   # Bookkeeping.
   c.log_every_steps = 50
   c.checkpoint_every_steps = 1000
+  c.keep_checkpoints = 3
   return c
+
+
+def _fail(field: str, value, why: str, fix: str):
+  raise ConfigError(f"{field}={value!r} {why}; {fix}")
+
+
+def validate_config(config, num_devices: int) -> None:
+  """Raise ConfigError for the first field that cannot work, before any compute."""
+  known = set(base_config().keys()) | set(OPTIONAL_FIELDS)
+  unknown = sorted(set(config.keys()) - known)
+  if unknown:
+    raise ConfigError(f"unknown config field(s) {unknown}; check the spelling against "
+                      f"simclr_jax/config.py (known: {sorted(known)}).")
+  if config.mode not in MODES:
+    _fail("mode", config.mode, "is not a mode this version runs",
+          f"set --config.mode to one of {MODES}.")
+  if config.method not in METHODS:
+    _fail("method", config.method, "is not implemented",
+          f"set --config.method to one of {METHODS}.")
+  if config.batch_size <= 0 or config.batch_size % num_devices:
+    _fail("batch_size", config.batch_size,
+          f"does not divide over the {num_devices} devices",
+          f"set --config.batch_size to a positive multiple of {num_devices}.")
+  for field in ("learning_rate", "temperature"):
+    if not config[field] > 0:
+      _fail(field, config[field], "must be positive", f"set --config.{field} > 0.")
+  if config.num_steps < 0:
+    _fail("num_steps", config.num_steps, "must be >= 0",
+          "set --config.num_steps > 0, or 0 to train for num_epochs.")
+  if config.num_steps == 0 and not config.num_epochs > 0:
+    _fail("num_epochs", config.num_epochs, "must be positive when num_steps is 0",
+          "set --config.num_epochs > 0 or --config.num_steps > 0.")
+  for field in ("warmup_epochs", "weight_decay", "momentum"):
+    if config[field] < 0:
+      _fail(field, config[field], "must be >= 0", f"set --config.{field} >= 0.")
+  # The CIFAR stem (<= 32 px) keeps full resolution through stage 1 and divides by 8
+  # overall; the ImageNet stem divides by 32. Below these sizes the last stage sees
+  # padding only.
+  if config.image_size < 8:
+    _fail("image_size", config.image_size, "is too small for the ResNet",
+          "set --config.image_size >= 8 (32 for CIFAR-like data, 224 for ImageNet).")
+  if 32 < config.image_size < 64:
+    _fail("image_size", config.image_size,
+          "uses the ImageNet stem (stride 32) and leaves the last stage under 2x2",
+          "set --config.image_size <= 32 (CIFAR stem) or >= 64.")
+  for field in ("num_proj_layers", "proj_dim", "log_every_steps",
+                "checkpoint_every_steps", "keep_checkpoints"):
+    if config[field] < 1:
+      _fail(field, config[field], "must be >= 1", f"set --config.{field} >= 1.")
+  if config.data_threads < 0:
+    _fail("data_threads", config.data_threads, "must be >= 0",
+          "set --config.data_threads to 0 (all cores) or a thread count.")
+  # Deferred imports: the model and optimizer modules import jax, this one does not.
+  from simclr_jax.models import check_depth, compute_dtype, stem_width
+  from simclr_jax.optim import OPTIMIZERS, peak_learning_rate
+  for check in (lambda: check_depth(config.depth),
+                lambda: stem_width(config.width_multiplier),
+                lambda: compute_dtype(config.dtype),
+                lambda: peak_learning_rate(config)):
+    try:
+      check()
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+  if config.optimizer not in OPTIMIZERS:
+    _fail("optimizer", config.optimizer, "is unknown",
+          f"set --config.optimizer to one of {OPTIMIZERS}.")
+
+
+def check_workdir_config(config, workdir: str) -> None:
+  """Refuse to resume a run in `workdir` whose saved config computes something else."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  current = json.loads(config.to_json())
+  changed = sorted(k for k in set(saved) | set(current)
+                   if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k))
+  if changed:
+    diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+    raise ConfigError(
+        f"workdir {workdir} holds a run with a different config ({diffs}); use a new "
+        f"--workdir, or pass the saved values (see {path}) to resume it.")
+
+
+def save_config(config, workdir: str) -> None:
+  """Write the resolved config to workdir/config.json (atomically)."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, "config.json")
+  with open(path + ".tmp", "w") as f:
+    f.write(config.to_json(indent=2, sort_keys=True))
+  os.replace(path + ".tmp", path)
