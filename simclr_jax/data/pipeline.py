@@ -28,11 +28,16 @@ batch k directly, without replaying earlier steps. Streamed splits (TFDS splits 
 shard of the files, shuffled by (seed, epoch); they are deterministic for a fixed
 number of processes, drop each epoch's remainder, and resume at step k by skipping
 (reading, not decoding) the earlier records of k's epoch.
+
+Everything between the stored data and the per-process numpy batch runs as TF ops
+inside tf.data (example order via `tf.random.experimental.index_shuffle`, reads by
+`tf.gather` from the in-memory arrays or `tf.io.read_file`), never as Python called
+back from tf.data threads: that would serialise on the GIL and can deadlock when an
+iterator is torn down.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from typing import Callable, Iterator
@@ -45,7 +50,8 @@ from simclr_jax import parallel
 from simclr_jax.data import augment
 from simclr_jax.data import datasets
 
-# Distinct augmentation streams for each use of the same (seed, step, position).
+# Distinct random streams for each use of the same (seed, step, position).
+ORDER_PURPOSE = 0
 PRETRAIN_PURPOSE = 1
 FINETUNE_PURPOSE = 2
 
@@ -58,28 +64,41 @@ _CORRUPT_MARK = "Corrupt or truncated image file"
 # ------------------------------------------------------------------ order & seeds
 
 
+def _epoch_seed(seed, epoch) -> tf.Tensor:
+  """Shape-[2] int64 seed of epoch `epoch`'s example order."""
+  base = tf.stack([tf.cast(seed, tf.int64), tf.constant(ORDER_PURPOSE, tf.int64)])
+  return tf.random.experimental.stateless_fold_in(base, tf.cast(epoch, tf.int64))
+
+
+def _example_index(seed, position, num_examples: int) -> tf.Tensor:
+  """Example index (int64) at global stream position `position` (TF, any shape)."""
+  position = tf.cast(position, tf.int64)
+  epoch, offset = position // num_examples, position % num_examples
+  return tf.random.experimental.index_shuffle(
+      offset, _epoch_seed(seed, epoch), tf.constant(num_examples - 1, tf.int64))
+
+
 def example_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
   """The permutation of [0, num_examples) that epoch `epoch` visits, seeded by (seed, epoch)."""
-  rng = np.random.default_rng([int(seed) % 2**32, int(epoch), 0x51C])
-  return rng.permutation(num_examples)
+  return tf.random.experimental.index_shuffle(
+      tf.range(num_examples, dtype=tf.int64), _epoch_seed(seed, epoch),
+      tf.constant(num_examples - 1, tf.int64)).numpy()
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
-  """`example_order`, kept for the few epochs a run of batches straddles."""
-  order = example_order(seed, epoch, num_examples)
-  order.setflags(write=False)
-  return order
+def example_indices(seed: int, num_examples: int, positions) -> np.ndarray:
+  """Example indices at global stream positions (step * batch_size + row), as numpy.
 
-
-def example_indices(seed: int, num_examples: int, positions: np.ndarray) -> np.ndarray:
-  """Example indices at global stream positions (step * batch_size + row)."""
+  The same function of (seed, position) that the training iterators use: position
+  t is example `example_order(seed, t // n, n)[t % n]`.
+  """
   positions = np.asarray(positions, np.int64)
   epochs, offsets = np.divmod(positions, num_examples)
   out = np.empty_like(positions)
   for epoch in np.unique(epochs):
     sel = epochs == epoch
-    out[sel] = _cached_order(seed, int(epoch), num_examples)[offsets[sel]]
+    out[sel] = tf.random.experimental.index_shuffle(
+        tf.constant(offsets[sel]), _epoch_seed(seed, int(epoch)),
+        tf.constant(num_examples - 1, tf.int64)).numpy()
   return out
 
 
@@ -145,25 +164,18 @@ def _decode(data: tf.Tensor, index: tf.Tensor, split: datasets.Split) -> tf.Tens
 # ------------------------------------------------------------------ host pipeline
 
 
-def _row_spec(split: datasets.Split) -> dict[str, tf.TensorSpec]:
-  """Signature of the per-step row blocks that the host generator yields."""
+def _source_tensors(split: datasets.Split) -> tuple[tf.Tensor, tf.Tensor]:
+  """The split's stored data (pixels, bytes or paths) and labels as TF tensors.
+
+  tf.data functions capture them by reference, so the map can gather any example.
+  """
   if split.kind == "images":
-    data = tf.TensorSpec([None, *split.image_shape], tf.uint8)
+    data = tf.constant(split.images)
+  elif split.kind == "encoded":
+    data = tf.constant(list(split.encoded), tf.string)
   else:
-    data = tf.TensorSpec([None], tf.string)
-  return {"data": data, "label": tf.TensorSpec([None], tf.int32),
-          "index": tf.TensorSpec([None], tf.int32), "step": tf.TensorSpec([None], tf.int64),
-          "position": tf.TensorSpec([None], tf.int64),
-          "valid": tf.TensorSpec([None], tf.bool)}
-
-
-def _fetch(split: datasets.Split, indices: np.ndarray) -> np.ndarray:
-  """The stored data (pixels, bytes or paths) of examples `indices`."""
-  if split.kind == "images":
-    return split.images[indices]
-  if split.kind == "encoded":
-    return split.encoded[indices]
-  return np.array([p.encode() for p in split.paths[indices]], dtype=object)
+    data = tf.constant([str(p) for p in split.paths], tf.string)
+  return data, tf.constant(split.labels, tf.int32)
 
 
 def _options(threads: int) -> tf.data.Options:
@@ -185,31 +197,31 @@ def _finish(ds: tf.data.Dataset, map_fn: Callable, local_rows: int,
   return ds.with_options(_options(threads))
 
 
-def _host_dataset(split: datasets.Split, steps: Iterator[int], rows: tuple[int, int],
-                  locate: Callable, map_fn: Callable, threads: int,
-                  errors: list) -> tf.data.Dataset:
-  """This process's rows of each step in `steps`, mapped by `map_fn` and batched.
+def _host_dataset(split: datasets.Split, first_step: int, num_steps: int | None,
+                  rows: tuple[int, int], locate: Callable, map_fn: Callable,
+                  threads: int) -> tf.data.Dataset:
+  """This process's rows of steps first_step, first_step + 1, ... (num_steps of them,
+  or forever when None), mapped by `map_fn` and batched.
 
-  `locate(step, positions)` -> (example indices, valid) for the global positions
-  (row numbers within the global batch) of this process. Errors raised while
-  reading are kept in `errors`, since tf.data would reword them.
+  `locate(step, position)` -> (example index, valid) as TF scalars, for a row's global
+  position (row number within the global batch).
   """
-  positions = np.arange(*rows, dtype=np.int64)
+  local = rows[1] - rows[0]
+  data, labels = _source_tensors(split)
+  stop = None if num_steps is None else (first_step + num_steps) * local
+  counter = (tf.data.Dataset.range(first_step * local, stop) if stop is not None
+             else tf.data.Dataset.counter(first_step * local))
 
-  def generate():
-    try:
-      for step in steps:
-        indices, valid = locate(step, positions)
-        yield {"data": _fetch(split, indices), "label": split.labels[indices] * valid,
-               "index": np.where(valid, indices, -1).astype(np.int32),
-               "step": np.full(len(positions), step, np.int64), "position": positions,
-               "valid": valid}
-    except Exception as e:  # re-raised as is by `_numpy_batches`
-      errors.append(e)
-      raise
+  def to_row(r):
+    step = r // local
+    position = rows[0] + r % local
+    index, valid = locate(step, position)
+    return {"data": tf.gather(data, index), "label": tf.gather(labels, index) * tf.cast(
+                valid, tf.int32),
+            "index": tf.where(valid, tf.cast(index, tf.int32), -1), "step": step,
+            "position": position, "valid": valid}
 
-  ds = tf.data.Dataset.from_generator(generate, output_signature=_row_spec(split))
-  return _finish(ds.unbatch(), map_fn, len(positions), threads)
+  return _finish(counter.map(to_row), map_fn, local, threads)
 
 
 def _stream_epochs(split: datasets.Split, start_step: int, rows: tuple[int, int],
@@ -259,8 +271,8 @@ def _tf_message(e: tf.errors.OpError) -> str:
   return re.sub(r"\s+", " ", first).strip()
 
 
-def _numpy_batches(make: Callable[[], Iterator[dict]], split: datasets.Split,
-                   errors: list) -> Iterator[dict]:
+def _numpy_batches(make: Callable[[], Iterator[dict]],
+                   split: datasets.Split) -> Iterator[dict]:
   """Iterate host batches, turning tf.data failures into `datasets.DataError`s."""
   try:
     yield from make()
@@ -269,8 +281,6 @@ def _numpy_batches(make: Callable[[], Iterator[dict]], split: datasets.Split,
     # such as `tf` are already gone) is not a data error.
     raise
   except tf.errors.OpError as e:
-    if errors:
-      raise errors[0] from None
     message = _tf_message(e)
     if _CORRUPT_MARK in e.message:
       detail = e.message[e.message.index(_CORRUPT_MARK):].split("\n")[0]
@@ -330,19 +340,18 @@ def _train_batches(config, mesh, split, start_step, global_batch, purpose,
              for v in range(2)]
     return views_fn(image, seeds, ex["label"])
 
-  errors: list = []
   if split.random_access:
-    def locate(step, positions):
-      indices = example_indices(seed, split.num_examples, step * global_batch + positions)
-      return indices, np.ones(len(positions), bool)
+    def locate(step, position):
+      index = _example_index(seed, step * global_batch + position, split.num_examples)
+      return index, tf.constant(True)
 
     def make():
-      return _host_dataset(split, itertools.count(start_step), rows, locate, map_fn,
-                           threads, errors).as_numpy_iterator()
+      return _host_dataset(split, start_step, None, rows, locate, map_fn,
+                           threads).as_numpy_iterator()
   else:
     def make():
       return _stream_epochs(split, start_step, rows, global_batch, seed, map_fn, threads)
-  return _global_batches(_numpy_batches(make, split, errors), mesh, global_batch)
+  return _global_batches(_numpy_batches(make, split), mesh, global_batch)
 
 
 def pretrain_batches(config, mesh: jax.sharding.Mesh, *, start_step: int = 0,
@@ -428,18 +437,16 @@ def eval_batches(config, mesh: jax.sharding.Mesh, *, split: datasets.Split | Non
     return {"images": image, "labels": ex["label"], "mask": ex["valid"],
             "index": ex["index"]}
 
-  errors: list = []
   if split.random_access:
-    def locate(step, positions):
-      indices = step * global_batch + positions
-      valid = indices < n
-      return np.where(valid, indices, 0), valid
+    def locate(step, position):
+      index = step * global_batch + position
+      valid = index < n
+      return tf.where(valid, index, 0), valid
 
     def make():
-      steps = iter(range(num_eval_batches(n, global_batch)))
-      return _host_dataset(split, steps, rows, locate, map_fn, threads,
-                           errors).as_numpy_iterator()
+      return _host_dataset(split, 0, num_eval_batches(n, global_batch), rows, locate,
+                           map_fn, threads).as_numpy_iterator()
   else:
     def make():
       return _stream_eval(split, rows, global_batch, map_fn, threads).as_numpy_iterator()
-  return _global_batches(_numpy_batches(make, split, errors), mesh, global_batch)
+  return _global_batches(_numpy_batches(make, split), mesh, global_batch)
