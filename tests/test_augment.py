@@ -222,3 +222,19 @@ def test_eval_view_crops_the_central_seven_eighths():
   # 0.875 * 256 = 224: the central 224x224 window, resized to itself.
   centre = image[16:240, 38:262] / 255
   np.testing.assert_allclose(view, centre, atol=1e-5)
+
+
+def test_show_augmentations_draws_a_grid(tmp_path):
+  from simclr_jax import config as config_lib
+  from simclr_jax.data import datasets
+  from simclr_jax.tools import show_augmentations
+
+  config = config_lib.base_config()
+  split = datasets.get_dataset("synthetic", "train", num_train=12, image_size=24)
+  sources, views, labels = show_augmentations.augmentation_grid(
+      config, split, num_images=3, num_views=4)
+  assert labels == [0, 1, 2]  # one image per class first
+  assert len(views) == 3 and views[0][0].shape == (32, 32, 3)
+  out = tmp_path / "grid.png"
+  show_augmentations.draw_grid(sources, views, labels, split.class_names, "test", str(out))
+  assert out.stat().st_size > 1000

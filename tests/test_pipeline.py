@@ -94,6 +94,22 @@ def test_batches_follow_the_documented_order_and_seeds(config, split, batches_8)
   np.testing.assert_allclose(batches_8[k]["views"][row, view], expected.numpy(), atol=1e-6)
 
 
+def test_processes_compute_their_own_rows(config, split, batches_8, monkeypatch):
+  # Two processes, simulated: each builds only its half of the global batch (rows
+  # [0, 8) and [8, 16)); together they must give the single-process batches.
+  monkeypatch.setattr(pipeline, "_global_batches", lambda host, mesh, b: host)
+  halves = []
+  for rows in ((0, BATCH // 2), (BATCH // 2, BATCH)):
+    monkeypatch.setattr(pipeline, "process_rows", lambda mesh, b, rows=rows: rows)
+    halves.append(list(itertools.islice(
+        pipeline.pretrain_batches(config, parallel.make_mesh(8), split=split,
+                                  start_step=1), 2)))
+  for k, (a, b) in enumerate(zip(*halves), start=1):
+    assert a["views"].shape[0] == BATCH // 2
+    np.testing.assert_array_equal(np.concatenate([a["views"], b["views"]]),
+                                  batches_8[k]["views"])
+
+
 def test_another_seed_gives_other_batches(config, split, batches_8):
   other = config.copy_and_resolve_references()
   other.seed = 4

@@ -216,8 +216,8 @@ def _host_dataset(split: datasets.Split, first_step: int, num_steps: int | None,
     step = r // local
     position = rows[0] + r % local
     index, valid = locate(step, position)
-    return {"data": tf.gather(data, index), "label": tf.gather(labels, index) * tf.cast(
-                valid, tf.int32),
+    label = tf.gather(labels, index) * tf.cast(valid, tf.int32)  # padding rows: 0
+    return {"data": tf.gather(data, index), "label": label,
             "index": tf.where(valid, tf.cast(index, tf.int32), -1), "step": step,
             "position": position, "valid": valid}
 
