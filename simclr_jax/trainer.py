@@ -84,11 +84,7 @@ def pretrain(config, workdir: str) -> RunResult:
   options = dict(config.get("dataset_options", None) or {})
   train_split = datasets.get_dataset(config.dataset, config.train_split,
                                      data_dir=data_dir, **options)
-  if train_split.num_examples < config.batch_size:
-    raise datasets.DataError(
-        f"split {config.dataset}:{config.train_split} has {train_split.num_examples} "
-        f"examples, fewer than one global batch (batch_size={config.batch_size}); lower "
-        "--config.batch_size or use a larger split.")
+  pipeline.check_train_split(train_split, config.batch_size)
   if jax.process_index() == 0:
     config_lib.save_config(config, workdir)
 

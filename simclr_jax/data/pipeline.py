@@ -306,7 +306,7 @@ def _global_batches(host: Iterator[dict], mesh: jax.sharding.Mesh,
 # ----------------------------------------------------------------------- checks
 
 
-def _check_train_split(split: datasets.Split, global_batch: int) -> None:
+def check_train_split(split: datasets.Split, global_batch: int) -> None:
   """A training split must fill at least one global batch."""
   if split.num_examples < global_batch:
     raise datasets.DataError(
@@ -327,7 +327,7 @@ def _train_batches(config, mesh, split, start_step, global_batch, purpose,
                    views_fn) -> Iterator[dict]:
   """Shared body of the two infinite, seeded training iterators."""
   parallel.check_global_batch(global_batch, mesh)
-  _check_train_split(split, global_batch)
+  check_train_split(split, global_batch)
   if start_step < 0:
     raise ValueError(f"start_step={start_step}; it must be >= 0.")
   seed = int(config.seed)
