@@ -1,23 +1,40 @@
-"""SimCLR on Fashion-MNIST: the offline demo and CI dataset.
+"""SimCLR on Fashion-MNIST: the CPU demo, and the dataset CI uses.
 
-The 28x28 grayscale images are upsampled to 32x32 (three equal channels), where the
-CIFAR stem is used; augmentations as for CIFAR-10 in the paper (colour strength 0.5,
-no blur). Data come from the IDX files of Debian's dataset-fashion-mnist package
-(/usr/share/datasets/fashion-mnist), or --config.data_dir.
-
-  python -m simclr_jax.main --config=configs/fashion_mnist.py --workdir=/tmp/fmnist
+  python -m simclr_jax.main --config=configs/fashion_mnist.py --workdir=runs/fashion_mnist
   python -m simclr_jax.tools.show_augmentations --config=configs/fashion_mnist.py \\
       --out=grid.png
+
+Hardware: 2 CPU cores are enough; 2 epochs take about 10 minutes there. The 28x28
+grayscale images are upsampled to 32x32 (three equal channels), where the CIFAR stem is
+used; augmentations as for CIFAR-10 in the paper (colour strength 0.5, no blur). The
+encoder is a ResNet-18 with 8 channels in its first stage (width_multiplier 0.125), so
+that it trains at about 240 images/s on 2 cores. Data come from the IDX files of
+Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or
+--config.data_dir.
+
+Target: none published; the loss should fall steadily (about 5.8 at the start towards
+5.0 after 2 epochs at this batch size). Longer runs: --config.num_epochs=20.
 """
 
 from simclr_jax.config import base_config
 
 
 def get_config():
-  """Fashion-MNIST at 32x32, colour jitter 0.5, no blur."""
+  """Fashion-MNIST at 32x32, a small ResNet-18, 2 epochs."""
   config = base_config()
   config.dataset = "fashion_mnist"
   config.image_size = 32
   config.color_jitter_strength = 0.5
   config.blur = False
+  config.depth = 18
+  config.width_multiplier = 0.125
+  config.batch_size = 256
+  config.num_epochs = 2.0
+  config.warmup_epochs = 0.2
+  config.optimizer = "lars"
+  config.learning_rate = 1.0  # x 256/256: peak 1.0
+  config.weight_decay = 1e-6
+  config.temperature = 0.5
+  config.log_every_steps = 25
+  config.checkpoint_every_steps = 200
   return config

@@ -43,9 +43,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.blur = False
 
   # Schedule: num_steps > 0 overrides num_epochs.
-  c.num_epochs = 100
+  c.num_epochs = 100.0  # float: fractional epochs are fine
   c.num_steps = 0
-  c.warmup_epochs = 10
+  c.warmup_epochs = 10.0
 
   # Optimizer.
   c.optimizer = "lars"  # lars | sgd | adamw

@@ -45,6 +45,17 @@ def stem_width(width_multiplier: float) -> int:
   return int(width)
 
 
+def _merge(residual, y, strides, conv, norm):
+  """relu(shortcut + y); the shortcut is a 1x1 conv + BN where the shape changes.
+
+  Called from a block's compact __call__, so the projection belongs to that block.
+  """
+  if residual.shape != y.shape:
+    residual = conv(y.shape[-1], (1, 1), (strides, strides), name="proj_conv")(residual)
+    residual = norm(name="proj_bn")(residual)
+  return nn.relu(residual + y)
+
+
 class BasicBlock(nn.Module):
   """Two 3x3 convs (ResNet-18/34)."""
   filters: int
@@ -59,11 +70,7 @@ class BasicBlock(nn.Module):
     y = nn.relu(self.norm()(y))
     y = self.conv(self.filters, (3, 3))(y)
     y = self.norm(scale_init=nn.initializers.zeros)(y)
-    if residual.shape != y.shape:
-      residual = self.conv(self.filters, (1, 1), (self.strides, self.strides),
-                           name="proj_conv")(residual)
-      residual = self.norm(name="proj_bn")(residual)
-    return nn.relu(residual + y)
+    return _merge(residual, y, self.strides, self.conv, self.norm)
 
 
 class BottleneckBlock(nn.Module):
@@ -82,11 +89,7 @@ class BottleneckBlock(nn.Module):
     y = nn.relu(self.norm()(y))
     y = self.conv(self.filters * 4, (1, 1))(y)
     y = self.norm(scale_init=nn.initializers.zeros)(y)
-    if residual.shape != y.shape:
-      residual = self.conv(self.filters * 4, (1, 1), (self.strides, self.strides),
-                           name="proj_conv")(residual)
-      residual = self.norm(name="proj_bn")(residual)
-    return nn.relu(residual + y)
+    return _merge(residual, y, self.strides, self.conv, self.norm)
 
 
 class ResNet(nn.Module):
