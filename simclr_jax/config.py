@@ -10,12 +10,15 @@ import os
 
 import ml_collections
 
-MODES = ("pretrain",)
+MODES = ("pretrain", "eval", "pretrain_eval")
 METHODS = ("simclr",)
 # Fields that may differ when a run is resumed in the same workdir: they change how a
 # run is observed or where it reads data, not what it computes.
-RESUMABLE_CHANGES = ("log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
-                     "data_dir", "data_threads")
+RESUMABLE_CHANGES = ("mode", "log_every_steps", "checkpoint_every_steps",
+                     "keep_checkpoints", "data_dir", "data_threads", "eval_split",
+                     "eval_batch_size", "linear_epochs", "linear_batch_size",
+                     "linear_learning_rate", "linear_weight_decay", "knn_k",
+                     "knn_temperature", "eval_baselines")
 # Read with defaults where used; accepted although base_config does not define them.
 OPTIONAL_FIELDS = ("dataset_options",)
 
@@ -66,6 +69,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.dtype = "float32"  # compute dtype: float32 | bfloat16
 
   # Bookkeeping.
+  # Evaluation of h (mode linear_eval / knn, or after pretraining with pretrain_eval).
+  c.eval_batch_size = 1024
+  c.linear_epochs = 100
+  c.linear_batch_size = 1024
+  c.linear_learning_rate = 0.1  # x linear_batch_size / 256
+  c.linear_weight_decay = 0.0
+  c.knn_k = 200
+  c.knn_temperature = 0.1
+  c.eval_baselines = True  # the same protocols on raw pixels and a random-init encoder
+
   c.log_every_steps = 50
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3

@@ -183,7 +183,15 @@ def _train_loop(config, mesh, train_split, model, tx, schedule, state, checkpoin
 
 def run(config, workdir: str) -> RunResult:
   """Entry point for `main`: dispatch on config.mode."""
-  if config.mode == "pretrain":
-    return pretrain(config, workdir)
+  if config.mode in ("pretrain", "pretrain_eval"):
+    result = pretrain(config, workdir)
+    if config.mode == "pretrain_eval" and result.status != "preempted":
+      from simclr_jax.evaluation.run import evaluate
+      evaluate(config, workdir)
+    return result
+  if config.mode == "eval":
+    from simclr_jax.evaluation.run import evaluate
+    evaluate(config, workdir)
+    return RunResult("evaluated", 0, 0, {})
   raise config_lib.ConfigError(f"mode={config.mode!r} is not a mode this version runs; "
                                f"set --config.mode to one of {config_lib.MODES}.")

@@ -1,0 +1,1 @@
+"""Downstream evaluation of the representation h: linear probe, k-NN, fine-tuning."""

@@ -1,0 +1,71 @@
+"""Linear probe and k-NN against known answers and a brute-force computation."""
+
+import numpy as np
+import pytest
+
+from simclr_jax.evaluation.knn import knn_eval, knn_predict
+from simclr_jax.evaluation.linear import linear_eval, topk_accuracy
+
+
+def separable(n, d=16, classes=4, seed=0):
+  rng = np.random.default_rng(seed)
+  w = rng.normal(size=(d, classes))
+  x = rng.normal(size=(n, d)).astype(np.float32)
+  return x, np.argmax(x @ w, axis=1).astype(np.int32)
+
+
+def test_linear_probe_separates_linearly_separable_data():
+  x, y = separable(4000)
+  result = linear_eval(x[:3000], y[:3000], x[3000:], y[3000:], 4, epochs=60,
+                       batch_size=256, base_learning_rate=0.5)
+  assert result["top1"] > 0.95 and result["num_examples"] == 1000
+  assert "top5" not in result  # only where classes > 5
+
+
+def test_linear_probe_on_shuffled_labels_is_at_chance():
+  x, _ = separable(4000, classes=10)
+  y = np.random.default_rng(1).integers(0, 10, size=4000).astype(np.int32)
+  result = linear_eval(x[:3000], y[:3000], x[3000:], y[3000:], 10, epochs=20,
+                       batch_size=256)
+  assert abs(result["top1"] - 0.1) < 0.04 and result["top5"] > result["top1"]
+
+
+def test_topk_accuracy():
+  logits = np.array([[0.1, 0.9, 0.0], [0.8, 0.1, 0.3], [0.2, 0.3, 0.5]])
+  labels = np.array([1, 2, 0])
+  assert topk_accuracy(logits, labels, 1) == pytest.approx(1 / 3)
+  assert topk_accuracy(logits, labels, 2) == pytest.approx(2 / 3)
+
+
+def brute_force_knn(train_x, train_y, test_x, classes, k, tau):
+  a = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+  b = test_x / np.linalg.norm(test_x, axis=1, keepdims=True)
+  weighted, majority = [], []
+  for q in b:
+    sims = a @ q
+    nearest = np.argsort(-sims, kind="stable")[:k]
+    w_votes, m_votes = np.zeros(classes), np.zeros(classes)
+    for i in nearest:
+      w_votes[train_y[i]] += np.exp(sims[i] / tau)
+      m_votes[train_y[i]] += 1
+    weighted.append(np.argmax(w_votes))
+    top = np.flatnonzero(m_votes == m_votes.max())
+    majority.append(top[np.argmax(w_votes[top])])
+  return np.array(weighted), np.array(majority)
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_weighted_knn_matches_brute_force(k):
+  rng = np.random.default_rng(k)
+  train_x = rng.normal(size=(300, 8)).astype(np.float32)
+  train_y = rng.integers(0, 5, size=300).astype(np.int32)
+  test_x = rng.normal(size=(50, 8)).astype(np.float32)
+  weighted, majority = knn_predict(train_x, train_y, test_x, 5, k=k, temperature=0.1,
+                                   chunk=16)
+  want_w, want_m = brute_force_knn(train_x, train_y, test_x, 5, k, 0.1)
+  np.testing.assert_array_equal(weighted, want_w)
+  np.testing.assert_array_equal(majority, want_m)
+  test_y = rng.integers(0, 5, size=50)
+  result = knn_eval(train_x, train_y, test_x, test_y, 5, k=k)
+  assert result["top1"] == pytest.approx(np.mean(want_w == test_y))
+  assert result["variant"] == "weighted" and result["k"] == k
