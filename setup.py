@@ -22,5 +22,6 @@ setup(
         "tensorboard",
         "pillow",
         "matplotlib",
+        "scikit-learn",
     ],
 )

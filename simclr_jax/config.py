@@ -66,6 +66,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_proj_layers = 2
   c.proj_dim = 128
   c.global_bn = True
+  # A linear classifier on stop_gradient(h) trained during pretraining; logged as
+  # online_probe_accuracy (on augmented training views, not a test number).
+  c.online_probe = True
   c.dtype = "float32"  # compute dtype: float32 | bfloat16
 
   # Bookkeeping.

@@ -78,3 +78,18 @@ def nt_xent(z_a, z_b, *, temperature, axis_name=None):
 def contrastive_accuracy(z_a, z_b, *, temperature=1.0, axis_name=None):
   """Fraction of anchors whose positive ranks first among the 2N - 1 candidates."""
   return nt_xent_with_accuracy(z_a, z_b, temperature=temperature, axis_name=axis_name)[1]
+
+
+def masked_cross_entropy(logits, labels):
+  """(mean cross-entropy, top-1 accuracy) over the rows whose label is >= 0.
+
+  Unlabelled rows (label -1, e.g. STL-10's unlabelled split) count for neither.
+  """
+  valid = (labels >= 0).astype(jnp.float32)
+  safe = jnp.maximum(labels, 0)
+  logits = logits.astype(jnp.float32)
+  ce = jax.nn.logsumexp(logits, axis=-1) - jnp.take_along_axis(
+      logits, safe[:, None], axis=-1)[:, 0]
+  count = jnp.maximum(jnp.sum(valid), 1.0)
+  correct = (jnp.argmax(logits, axis=-1) == safe).astype(jnp.float32)
+  return jnp.sum(ce * valid) / count, jnp.sum(correct * valid) / count

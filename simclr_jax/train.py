@@ -57,7 +57,10 @@ def simclr_step(model, tx: optax.GradientTransformation, schedule: Callable,
                 temperature: float, axis_name: str = AXIS_NAME):
   """Per-device step `(state, batch, rng) -> (state, metrics)`; call it under shard_map.
 
-  batch["views"]: [n, 2, H, W, 3] float, this device's n source images, two views each.
+  batch["views"]: [n, 2, H, W, 3] float, this device's n source images, two views each;
+  batch["labels"]: [n] int (-1: unlabelled), read only by the online probe. Metrics:
+  loss (NT-Xent), contrastive_accuracy, learning_rate, and with the probe
+  online_probe_loss / online_probe_accuracy (on the augmented training views).
   """
 
   def step(state: TrainState, batch, rng):
@@ -71,19 +74,27 @@ def simclr_step(model, tx: optax.GradientTransformation, schedule: Callable,
     images = jnp.concatenate([views[:, 0], views[:, 1]], axis=0)
 
     def loss_fn(params):
-      (_, z), new_vars = model.apply(
+      (_, z, logits), new_vars = model.apply(
           {"params": params, "batch_stats": state.batch_stats}, images, train=True,
           mutable=["batch_stats"], rngs={"dropout": rng})
       loss, accuracy = losses.nt_xent_with_accuracy(
           z[:n], z[n:], temperature=temperature, axis_name=axis_name)
-      return loss, (new_vars["batch_stats"], accuracy)
+      aux = {"contrastive_accuracy": accuracy}
+      total = loss
+      if logits is not None:
+        # The probe sees stop_gradient(h): its loss trains the probe alone.
+        labels = jnp.concatenate([batch["labels"], batch["labels"]])
+        probe_loss, probe_accuracy = losses.masked_cross_entropy(logits, labels)
+        total = loss + probe_loss
+        aux.update(online_probe_loss=probe_loss, online_probe_accuracy=probe_accuracy)
+      return total, (loss, new_vars["batch_stats"], aux)
 
     # Differentiate this device's loss w.r.t. a device-varying copy of the replicated
     # params: shard_map would otherwise sum the per-device gradients implicitly. The
     # explicit pmean then gives the gradient of the global (mean-over-devices) loss; the
     # all_gather's transpose already routes every device's negatives back to their owner.
     params = jax.lax.pcast(state.params, axis_name, to="varying")
-    (loss, (batch_stats, accuracy)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+    (_, (loss, batch_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params)
     grads = jax.lax.pmean(grads, axis_name)
     # Already identical across devices with global BN; averaged so that per-device BN
@@ -93,11 +104,9 @@ def simclr_step(model, tx: optax.GradientTransformation, schedule: Callable,
     new_state = TrainState(step=state.step + 1,
                            params=optax.apply_updates(state.params, updates),
                            batch_stats=batch_stats, opt_state=opt_state)
-    metrics = {
-        "loss": jax.lax.pmean(loss, axis_name),
-        "contrastive_accuracy": jax.lax.pmean(accuracy, axis_name),
-        "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
-    }
+    metrics = {"loss": jax.lax.pmean(loss, axis_name),
+               **{k: jax.lax.pmean(v, axis_name) for k, v in aux.items()},
+               "learning_rate": jnp.asarray(schedule(state.step), jnp.float32)}
     return new_state, metrics
 
   return step

@@ -102,7 +102,8 @@ def pretrain(config, workdir: str) -> RunResult:
       return RunResult("already_finished", start_step, total_steps,
                        records[-1] if records else {})
     tx, schedule = create_optimizer(config, steps_per_epoch)
-    model = create_model(config, bn_axis_name=AXIS_NAME)
+    model = create_model(config, bn_axis_name=AXIS_NAME,
+                         num_classes=train_split.num_classes)
     state = create_train_state(config, model, tx, mesh)
     if start_step:
       state = checkpoints.restore(state)

@@ -1,5 +1,7 @@
 """Linear probe and k-NN against known answers and a brute-force computation."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,18 @@ def test_weighted_knn_matches_brute_force(k):
   result = knn_eval(train_x, train_y, test_x, test_y, 5, k=k)
   assert result["top1"] == pytest.approx(np.mean(want_w == test_y))
   assert result["variant"] == "weighted" and result["k"] == k
+
+
+def test_plots_write_pngs(tmp_path):
+  from simclr_jax.evaluation.plots import plot_curves, plot_embeddings
+  with open(tmp_path / "metrics.jsonl", "w") as f:
+    for step in range(1, 6):
+      f.write(f'{{"step": {step}, "loss": {5 - step * 0.1}, "learning_rate": 0.1, '
+              f'"contrastive_accuracy": {step * 0.1}}}\n')
+  curves = plot_curves(str(tmp_path))
+  assert curves.endswith("plots/curves.png") and os.path.getsize(curves) > 10_000
+  h, labels = separable(300)
+  out = plot_embeddings(h, labels, str(tmp_path / "plots" / "embeddings.png"),
+                        class_names=["a", "b", "c", "d"], max_points=200)
+  with open(out, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -94,8 +94,8 @@ def test_create_model_picks_the_stem_and_returns_h_and_z():
   assert isinstance(model, SimCLRModel) and model.cifar_stem
   x = jnp.ones((2, 32, 32, 3))
   variables = model.init(jax.random.key(0), x, train=False)
-  h, z = model.apply(variables, x, train=False)
-  assert h.shape == (2, 64) and z.shape == (2, 128)
+  h, z, logits = model.apply(variables, x, train=False)
+  assert h.shape == (2, 64) and z.shape == (2, 128) and logits is None
   config.image_size = 64
   assert not create_model(config).cifar_stem
 

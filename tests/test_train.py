@@ -66,7 +66,7 @@ def run_reference(config, num_steps=2):
     images = jnp.concatenate([views[:, 0], views[:, 1]])
 
     def loss_fn(params):
-      (_, z), new_vars = model.apply({"params": params, "batch_stats": batch_stats},
+      (_, z, _), new_vars = model.apply({"params": params, "batch_stats": batch_stats},
                                      images, train=True, mutable=["batch_stats"])
       return losses.nt_xent(z[:GLOBAL_BATCH], z[GLOBAL_BATCH:],
                             temperature=config.temperature), new_vars["batch_stats"]
@@ -191,3 +191,46 @@ def test_unknown_depth_names_the_setting():
   tx, schedule = create_optimizer(config, steps_per_epoch=10)
   with pytest.raises(ValueError, match="depth"):
     make_train_step(config, make_mesh(8), tx, schedule)
+
+
+def test_online_probe_trains_alone_and_matches_across_device_counts():
+  config = tiny_config()
+  labels = jax.random.randint(jax.random.key(5), (GLOBAL_BATCH,), -1, 4)  # -1: unlabelled
+
+  def run(num_devices, num_classes):
+    mesh = make_mesh(num_devices)
+    tx, schedule = create_optimizer(config, steps_per_epoch=10)
+    model = create_model(config, AXIS_NAME, num_classes=num_classes)
+    state = create_train_state(config, model, tx, mesh)
+    step = make_train_step(config, mesh, tx, schedule, model=model)
+    batch = jax.device_put({**make_batch(0), "labels": labels}, batch_sharding(mesh))
+    state, metrics = step(state, batch, jax.random.key(7))
+    return jax.device_get(state), jax.device_get(metrics)
+
+  with_probe8, metrics8 = run(8, 4)
+  with_probe1, metrics1 = run(1, 4)
+  without, metrics_without = run(8, 0)
+  assert "online_probe" in with_probe8.params and "online_probe" not in without.params
+  # stop_gradient(h): the probe changes neither the encoder, the head nor the loss.
+  for name in ("encoder", "projection_head"):
+    assert_trees_close(with_probe8.params[name], without.params[name], rtol=1e-6)
+  np.testing.assert_allclose(metrics8["loss"], metrics_without["loss"], rtol=1e-6)
+  # A zero-initialised probe starts at log(4) on the labelled rows.
+  np.testing.assert_allclose(metrics8["online_probe_loss"], np.log(4), rtol=1e-5)
+  assert np.abs(with_probe8.params["online_probe"]["kernel"]).max() > 0
+  assert_trees_close(with_probe8.params["online_probe"], with_probe1.params["online_probe"])
+  np.testing.assert_allclose(metrics8["online_probe_accuracy"],
+                             metrics1["online_probe_accuracy"])
+
+
+def test_masked_cross_entropy_matches_numpy():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(6, 3)).astype(np.float32)
+  labels = np.array([0, 2, -1, 1, -1, 2])
+  loss, accuracy = losses.masked_cross_entropy(jnp.asarray(logits), jnp.asarray(labels))
+  keep = labels >= 0
+  logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+  want = -np.mean(logp[keep, labels[keep]])
+  np.testing.assert_allclose(float(loss), want, rtol=1e-5)
+  np.testing.assert_allclose(float(accuracy),
+                             np.mean(np.argmax(logits[keep], 1) == labels[keep]))

@@ -1,7 +1,8 @@
 """Evaluate a pretrained run: linear probe and k-NN on h, with baselines and pictures.
 
 Reads the newest checkpoint in workdir/checkpoints and writes workdir/eval/linear.json,
-workdir/eval/knn.json, workdir/eval/baselines.json and workdir/eval/embeddings.npz.
+workdir/eval/knn.json, workdir/eval/baselines.json, workdir/eval/embeddings.npz (test h
+and labels) and workdir/plots/{curves,embeddings}.png.
 Numbers are always those of the newest (final) checkpoint, never a maximum over time.
 """
 
@@ -20,6 +21,7 @@ from simclr_jax.data import datasets
 from simclr_jax.evaluation import features as features_lib
 from simclr_jax.evaluation.knn import knn_eval
 from simclr_jax.evaluation.linear import linear_eval
+from simclr_jax.evaluation.plots import plot_curves, plot_embeddings
 from simclr_jax.models import ResNet, compute_dtype
 from simclr_jax.parallel import make_mesh
 
@@ -99,6 +101,11 @@ def evaluate(config, workdir: str) -> dict:
   _write_json(os.path.join(eval_dir, "knn.json"), {**results["simclr"]["knn"], **common})
   if jax.process_index() == 0:
     np.savez_compressed(os.path.join(eval_dir, "embeddings.npz"), h=test[0], labels=test[1])
+    plots_dir = os.path.join(workdir, "plots")
+    plot_curves(workdir, os.path.join(plots_dir, "curves.png"))
+    plot_embeddings(test[0], test[1], os.path.join(plots_dir, "embeddings.png"),
+                    class_names=test_split.class_names, seed=config.seed,
+                    title=f"t-SNE of h, {config.dataset} {test_split.split} (step {step})")
 
   if config.eval_baselines:
     random_vars = jax.jit(lambda key: encoder.init(

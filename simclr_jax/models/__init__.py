@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from simclr_jax.models.heads import ProjectionHead
@@ -14,12 +15,18 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 class SimCLRModel(nn.Module):
-  """Encoder f and projection head g: x -> (h, z). Evaluation uses h."""
+  """Encoder f, projection head g and an optional online probe: x -> (h, z, logits).
+
+  Evaluation uses h. With num_classes > 0, `logits` come from a linear classifier on
+  stop_gradient(h) (the online probe of the official TF2 code): it trains alongside
+  pretraining without changing the encoder, and is None otherwise.
+  """
   depth: int = 50
   width_multiplier: float = 1
   cifar_stem: bool = False
   num_proj_layers: int = 2
   proj_dim: int = 128
+  num_classes: int = 0
   bn_axis_name: str | None = None
   dtype: Any = jnp.float32
 
@@ -30,10 +37,14 @@ class SimCLRModel(nn.Module):
     self.projection_head = ProjectionHead(num_layers=self.num_proj_layers,
                                           proj_dim=self.proj_dim,
                                           bn_axis_name=self.bn_axis_name, dtype=self.dtype)
+    if self.num_classes > 0:
+      self.online_probe = nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros)
 
   def __call__(self, x, train: bool = True):
     h = self.encoder(x, train=train)
-    return h, self.projection_head(h, train=train)
+    z = self.projection_head(h, train=train)
+    logits = self.online_probe(jax.lax.stop_gradient(h)) if self.num_classes > 0 else None
+    return h, z, logits
 
 
 def compute_dtype(name: str):
@@ -43,8 +54,12 @@ def compute_dtype(name: str):
   return DTYPES[name]
 
 
-def create_model(config, bn_axis_name: str | None = None) -> SimCLRModel:
-  """The SimCLR model a config describes; the CIFAR stem is used at <= 32 px."""
+def create_model(config, bn_axis_name: str | None = None,
+                 num_classes: int = 0) -> SimCLRModel:
+  """The SimCLR model a config describes; the CIFAR stem is used at <= 32 px.
+
+  `num_classes` > 0 adds the online linear probe (when config.online_probe is on).
+  """
   check_depth(config.depth)
   stem_width(config.width_multiplier)
   return SimCLRModel(
@@ -53,6 +68,7 @@ def create_model(config, bn_axis_name: str | None = None) -> SimCLRModel:
       cifar_stem=config.image_size <= 32,
       num_proj_layers=config.num_proj_layers,
       proj_dim=config.proj_dim,
+      num_classes=num_classes if config.get("online_probe", False) else 0,
       bn_axis_name=bn_axis_name if config.global_bn else None,
       dtype=compute_dtype(config.dtype),
   )
