@@ -42,6 +42,12 @@ class Checkpoints:
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
+  def restore_raw(self, step: int | None = None) -> dict:
+    """The checkpoint at `step` (default: newest) as a plain tree of arrays, for readers
+    that need no optimizer (evaluation); no template required."""
+    step = self.latest_step() if step is None else step
+    return self.manager.restore(step, args=ocp.args.StandardRestore())
+
   def wait(self) -> None:
     self.manager.wait_until_finished()
 

@@ -10,7 +10,7 @@ import os
 
 import ml_collections
 
-MODES = ("pretrain", "eval", "pretrain_eval")
+MODES = ("pretrain", "eval", "pretrain_eval", "finetune")
 METHODS = ("simclr",)
 # Fields that may differ when a run is resumed in the same workdir: they change how a
 # run is observed or where it reads data, not what it computes.
@@ -18,7 +18,8 @@ RESUMABLE_CHANGES = ("mode", "log_every_steps", "checkpoint_every_steps",
                      "keep_checkpoints", "data_dir", "data_threads", "eval_split",
                      "eval_batch_size", "linear_epochs", "linear_batch_size",
                      "linear_learning_rate", "linear_weight_decay", "knn_k",
-                     "knn_temperature", "eval_baselines")
+                     "knn_temperature", "eval_baselines", "finetune_fraction",
+                     "finetune_epochs", "finetune_batch_size", "finetune_learning_rate")
 # Read with defaults where used; accepted although base_config does not define them.
 OPTIONAL_FIELDS = ("dataset_options",)
 
@@ -81,6 +82,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.knn_k = 200
   c.knn_temperature = 0.1
   c.eval_baselines = True  # the same protocols on raw pixels and a random-init encoder
+  # Semi-supervised fine-tuning (mode finetune): the whole network on a label subset.
+  c.finetune_fraction = 0.1  # 0.01 and 0.1 in the paper; 1.0 for all labels
+  c.finetune_epochs = 30.0
+  c.finetune_batch_size = 256
+  c.finetune_learning_rate = 0.05  # x finetune_batch_size / 256
 
   c.log_every_steps = 50
   c.checkpoint_every_steps = 1000

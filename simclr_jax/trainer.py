@@ -190,6 +190,10 @@ def run(config, workdir: str) -> RunResult:
       from simclr_jax.evaluation.run import evaluate
       evaluate(config, workdir)
     return result
+  if config.mode == "finetune":
+    from simclr_jax.evaluation.run import run_finetune
+    run_finetune(config, workdir)
+    return RunResult("evaluated", 0, 0, {})
   if config.mode == "eval":
     from simclr_jax.evaluation.run import evaluate
     evaluate(config, workdir)

@@ -86,3 +86,62 @@ def test_plots_write_pngs(tmp_path):
                         class_names=["a", "b", "c", "d"], max_points=200)
   with open(out, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_label_subset_is_balanced_sized_and_seeded():
+  from simclr_jax.data.datasets import DataError, label_subset
+  labels = np.repeat(np.arange(10), 600)
+  np.random.default_rng(0).shuffle(labels)
+  subset = label_subset(labels, 0.01, 10, seed=3)
+  assert len(subset) == 60 and len(np.unique(subset)) == 60
+  assert np.all(np.bincount(labels[subset], minlength=10) == 6)
+  np.testing.assert_array_equal(subset, label_subset(labels, 0.01, 10, seed=3))
+  assert not np.array_equal(subset, label_subset(labels, 0.01, 10, seed=4))
+  assert len(label_subset(labels, 0.1, 10, seed=0)) == 600
+  assert len(label_subset(labels, 1.0, 10, seed=0)) == 6000
+  with pytest.raises(DataError, match="finetune_fraction"):
+    label_subset(labels, 0.0, 10, seed=0)
+
+
+def test_pretrain_then_evaluate_and_finetune_end_to_end(tmp_path):
+  """Tiny config: pretrain -> linear + k-NN (+ baselines) -> fine-tune, files on disk."""
+  import json
+  import sys
+
+  from simclr_jax import trainer
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs"))
+  try:
+    import tiny
+  finally:
+    sys.path.pop(0)
+  config = tiny.get_config()
+  config.update(dict(mode="pretrain_eval", train_split="train[:2048]",
+                     eval_split="test[:1000]", linear_epochs=20, eval_batch_size=512,
+                     finetune_fraction=0.05, finetune_epochs=2, finetune_batch_size=64))
+  workdir = str(tmp_path)
+  trainer.run(config, workdir)
+  eval_dir = os.path.join(workdir, "eval")
+  for name in ("linear", "knn", "baselines"):
+    with open(os.path.join(eval_dir, f"{name}.json")) as f:
+      record = json.load(f)
+    assert record["step"] == 6 and record["dataset"] == "fashion_mnist"
+    assert record["split"] == "test[:1000]"
+  with open(os.path.join(eval_dir, "linear.json")) as f:
+    linear = json.load(f)
+  assert 0.1 < linear["top1"] <= 1 and linear["num_examples"] == 1000 and "top5" in linear
+  with open(os.path.join(eval_dir, "baselines.json")) as f:
+    baselines = json.load(f)
+  # Raw pixels of Fashion-MNIST are far above chance even with 2,048 training images.
+  assert baselines["raw_pixels"]["linear"]["top1"] > 0.6
+  embeddings = np.load(os.path.join(eval_dir, "embeddings.npz"))
+  assert embeddings["h"].shape == (1000, 64) and embeddings["labels"].shape == (1000,)
+  for png in ("curves.png", "embeddings.png"):
+    with open(os.path.join(workdir, "plots", png), "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+  config.mode = "finetune"
+  trainer.run(config, workdir)
+  with open(os.path.join(eval_dir, "finetune.json")) as f:
+    finetune = json.load(f)
+  assert finetune["num_labelled"] == 100 and finetune["label_fraction"] == 0.05
+  assert 0 <= finetune["top1"] <= 1 and finetune["num_examples"] == 1000

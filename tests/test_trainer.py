@@ -54,11 +54,11 @@ def losses_by_step(workdir):
 
 def final_state(workdir):
   """The newest checkpoint as host arrays (restored without a template)."""
-  manager = Checkpoints(workdir).manager
+  checkpoints = Checkpoints(workdir)
   try:
-    return manager.restore(manager.latest_step())
+    return checkpoints.restore_raw()
   finally:
-    manager.close()
+    checkpoints.close()
 
 
 @pytest.fixture(scope="module")

@@ -167,15 +167,39 @@ def _slice_split(split: Split, sl: slice) -> Split:
   """The examples `sl` of an in-memory split, with `num_examples` to match."""
   if sl == slice(None, None):
     return split
+  subset = select_examples(split, sl)
+  if subset.num_examples == 0:
+    raise DataError(f"{split.describe()}: the slice [{sl.start}:{sl.stop}] selects no "
+                    "example; choose a slice inside the split.")
+  return subset
+
+
+def select_examples(split: Split, index) -> Split:
+  """The examples `index` (a slice or an index array) of a random-access split."""
+  if not split.random_access:
+    raise DataError(f"{split.describe()} is streamed; a subset of its examples cannot "
+                    "be selected by index.")
   fields = {}
   for key in ("labels", "images", "encoded", "paths"):
     value = getattr(split, key)
-    fields[key] = None if value is None else value[sl]
-  n = len(fields["labels"])
-  if n == 0:
-    raise DataError(f"{split.describe()}: the slice [{sl.start}:{sl.stop}] selects no "
-                    "example; choose a slice inside the split.")
-  return dataclasses.replace(split, num_examples=n, **fields)
+    fields[key] = None if value is None else value[index]
+  return dataclasses.replace(split, num_examples=len(fields["labels"]), **fields)
+
+
+def label_subset(labels: np.ndarray, fraction: float, num_classes: int,
+                 seed: int) -> np.ndarray:
+  """Sorted indices of a class-balanced, seeded subset: round(fraction x n / classes)
+  examples of every class (all of a class that has fewer), for semi-supervised runs."""
+  if not 0 < fraction <= 1:
+    raise DataError(f"finetune_fraction={fraction} must be in (0, 1]; use e.g. 0.01 or "
+                    "0.1 (the paper's 1% and 10%) or 1.0.")
+  if fraction == 1:
+    return np.flatnonzero(labels >= 0)
+  per_class = max(1, round(fraction * int(np.sum(labels >= 0)) / num_classes))
+  rng = np.random.default_rng(seed)
+  picks = [rng.permutation(np.flatnonzero(labels == c))[:per_class]
+           for c in range(num_classes)]
+  return np.sort(np.concatenate(picks))
 
 
 # ------------------------------------------------------------------ Fashion-MNIST

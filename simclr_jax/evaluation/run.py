@@ -40,7 +40,7 @@ def load_encoder_variables(workdir: str) -> tuple[dict, int]:
       raise FileNotFoundError(
           f"no checkpoint in {checkpoints.directory}; pretrain first "
           "(--config.mode=pretrain) or point --workdir at a pretrained run.")
-    tree = checkpoints.manager.restore(step)
+    tree = checkpoints.restore_raw(step)
   finally:
     checkpoints.close()
   return {"params": tree["params"]["encoder"],
@@ -83,7 +83,7 @@ def evaluate(config, workdir: str) -> dict:
   encode = features_lib.make_encode_fn(encoder, mesh)
   batch = config.eval_batch_size
   num_classes = train_split.num_classes
-  common = {"dataset": config.dataset, "split": test_split.split, "step": step}
+  common = {"dataset": config.dataset, "split": eval_name, "step": step}
 
   t0 = time.perf_counter()
   train = features_lib.extract_features(config, mesh, encode, variables, train_split, batch)
@@ -134,3 +134,24 @@ def results_table(results: dict, dataset: str, split: str, step: int) -> str:
     lines.append(f"{names[key]:28s} {result['linear']['top1']:8.2%} "
                  f"{result['knn']['top1']:8.2%}")
   return "\n".join(lines)
+
+
+def run_finetune(config, workdir: str) -> dict:
+  """Fine-tune the newest checkpoint's encoder on a label subset; eval/finetune.json."""
+  from simclr_jax.evaluation.finetune import finetune
+
+  mesh = make_mesh()
+  data_dir = config.data_dir or None
+  options = dict(config.get("dataset_options", None) or {})
+  train_split = datasets.get_dataset(config.dataset, config.train_split, data_dir=data_dir,
+                                     **options)
+  eval_name = config.eval_split or datasets.default_eval_split(config.dataset, data_dir)
+  test_split = datasets.get_dataset(config.dataset, eval_name, data_dir=data_dir, **options)
+  variables, step = load_encoder_variables(workdir)
+  result = finetune(config, mesh, variables, train_split, test_split)
+  record = {**result, "dataset": config.dataset, "split": eval_name, "step": step}
+  _write_json(os.path.join(workdir, "eval", "finetune.json"), record)
+  print(f"Fine-tuned on {result['num_labelled']} labels ({config.finetune_fraction:.0%}) "
+        f"for {result['steps']} steps: {config.dataset} {test_split.split} top-1 "
+        f"{result['top1']:.2%}", flush=True)
+  return record
