@@ -12,8 +12,13 @@ that it trains at about 240 images/s on 2 cores. Data come from the IDX files of
 Debian's dataset-fashion-mnist package (/usr/share/datasets/fashion-mnist), or
 --config.data_dir.
 
-Target: none published; the loss should fall steadily (about 5.8 at the start towards
-5.0 after 2 epochs at this batch size). Longer runs: --config.num_epochs=20.
+After pretraining (mode pretrain_eval) it evaluates the final checkpoint: linear probe
+and weighted k-NN on h over the 10,000 test images, the same two protocols on raw pixels
+and on a randomly initialised encoder, then prints one table.
+
+Target: none published. Measured with this config on 2 CPU cores: loss 5.67 -> 4.88 over
+469 steps; linear 80.3%, k-NN 76.8% (raw pixels 84.4% / 79.2%, random-init encoder
+38.5% / 45.0%). Longer runs: --config.num_epochs=20.
 """
 
 from simclr_jax.config import base_config
@@ -36,5 +41,6 @@ def get_config():
   config.weight_decay = 1e-6
   config.temperature = 0.5
   config.log_every_steps = 25
+  config.mode = "pretrain_eval"  # then linear probe, k-NN and baselines on the test set
   config.checkpoint_every_steps = 200
   return config

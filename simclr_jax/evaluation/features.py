@@ -43,7 +43,14 @@ def extract_features(config, mesh, encode_fn, variables, split: datasets.Split,
 
 def pixel_features(config, mesh, split: datasets.Split,
                    batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-  """The raw-pixel baseline: the evaluation view of each image, flattened."""
+  """The raw-pixel baseline: each image's pixels in [0, 1], flattened.
+
+  Decoded in-memory splits (Fashion-MNIST, CIFAR) use the stored pixels as they are;
+  others go through the evaluation view (crop and resize to image_size).
+  """
+  if split.kind == "images":
+    flat = split.images.reshape(split.num_examples, -1).astype(np.float32) / 255.0
+    return flat, np.asarray(split.labels, np.int32)
   feats = labels = None
   for batch in pipeline.eval_batches(config, mesh, split=split, batch_size=batch_size):
     images = np.asarray(jax.device_get(batch["images"]))
