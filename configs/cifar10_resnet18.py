@@ -30,6 +30,10 @@ def get_config():
   config.num_proj_layers = 2
   config.color_jitter_strength = 0.5
   config.blur = False
+  # Linear evaluation as in the paper: crop + flip views through the frozen encoder.
+  config.linear_fast_path = False
+  config.linear_epochs = 100
+  config.linear_batch_size = 512
   config.log_every_steps = 100
   config.checkpoint_every_steps = 2000
   return config

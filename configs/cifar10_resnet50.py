@@ -32,6 +32,10 @@ def get_config():
   config.color_jitter_strength = 0.5
   config.blur = False
   config.dtype = "bfloat16"
+  # Linear evaluation as in the paper: crop + flip views through the frozen encoder.
+  config.linear_fast_path = False
+  config.linear_epochs = 100
+  config.linear_batch_size = 1024
   config.log_every_steps = 100
   config.checkpoint_every_steps = 2000
   return config

@@ -40,6 +40,10 @@ def get_config():
   config.blur = True
   config.global_bn = True
   config.dtype = "bfloat16"
+  # Linear evaluation as in the paper: crop + flip views through the frozen encoder.
+  config.linear_fast_path = False
+  config.linear_epochs = 90
+  config.linear_batch_size = 4096
   config.log_every_steps = 100
   config.checkpoint_every_steps = 2500
   return config

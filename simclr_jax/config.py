@@ -10,14 +10,15 @@ import os
 
 import ml_collections
 
-MODES = ("pretrain", "eval", "pretrain_eval", "finetune")
+MODES = ("pretrain", "linear_eval", "knn", "pretrain_eval", "finetune")
 METHODS = ("simclr",)
 # Fields that may differ when a run is resumed in the same workdir: they change how a
 # run is observed or where it reads data, not what it computes.
 RESUMABLE_CHANGES = ("mode", "log_every_steps", "checkpoint_every_steps",
                      "keep_checkpoints", "data_dir", "data_threads", "eval_split",
                      "eval_batch_size", "linear_epochs", "linear_batch_size",
-                     "linear_learning_rate", "linear_weight_decay", "knn_k",
+                     "linear_learning_rate", "linear_weight_decay", "linear_fast_path",
+                     "knn_k",
                      "knn_temperature", "eval_baselines", "finetune_fraction",
                      "finetune_epochs", "finetune_batch_size", "finetune_learning_rate")
 # Read with defaults where used; accepted although base_config does not define them.
@@ -75,10 +76,13 @@ def base_config() -> ml_collections.ConfigDict:
   # Bookkeeping.
   # Evaluation of h (mode linear_eval / knn, or after pretraining with pretrain_eval).
   c.eval_batch_size = 1024
-  c.linear_epochs = 100
+  c.linear_epochs = 100.0
   c.linear_batch_size = 1024
   c.linear_learning_rate = 0.1  # x linear_batch_size / 256
   c.linear_weight_decay = 0.0
+  # True: train the classifier on features extracted once without augmentation (minutes
+  # on a CPU for small datasets); False: the paper's crop + flip protocol.
+  c.linear_fast_path = True
   c.knn_k = 200
   c.knn_temperature = 0.1
   c.eval_baselines = True  # the same protocols on raw pixels and a random-init encoder

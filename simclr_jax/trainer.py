@@ -188,15 +188,16 @@ def run(config, workdir: str) -> RunResult:
     result = pretrain(config, workdir)
     if config.mode == "pretrain_eval" and result.status != "preempted":
       from simclr_jax.evaluation.run import evaluate
-      evaluate(config, workdir)
+      evaluate(config, workdir, protocols=("linear", "knn"))
     return result
+  if config.mode in ("linear_eval", "knn"):
+    from simclr_jax.evaluation.run import evaluate
+    evaluate(config, workdir, protocols=("linear",) if config.mode == "linear_eval"
+             else ("knn",))
+    return RunResult("evaluated", 0, 0, {})
   if config.mode == "finetune":
     from simclr_jax.evaluation.run import run_finetune
     run_finetune(config, workdir)
-    return RunResult("evaluated", 0, 0, {})
-  if config.mode == "eval":
-    from simclr_jax.evaluation.run import evaluate
-    evaluate(config, workdir)
     return RunResult("evaluated", 0, 0, {})
   raise config_lib.ConfigError(f"mode={config.mode!r} is not a mode this version runs; "
                                f"set --config.mode to one of {config_lib.MODES}.")

@@ -139,6 +139,15 @@ def test_pretrain_then_evaluate_and_finetune_end_to_end(tmp_path):
     with open(os.path.join(workdir, "plots", png), "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
+  # The paper's protocol: crop + flip views through the frozen encoder, sharded.
+  config.update(dict(mode="linear_eval", linear_fast_path=False, linear_epochs=0.5,
+                     linear_batch_size=64, eval_baselines=False))
+  trainer.run(config, workdir)
+  with open(os.path.join(eval_dir, "linear.json")) as f:
+    augmented = json.load(f)
+  assert "crop + flip" in augmented["protocol"] and augmented["epochs"] == 0.5
+  assert 0 <= augmented["top1"] <= 1 and augmented["num_examples"] == 1000
+
   config.mode = "finetune"
   trainer.run(config, workdir)
   with open(os.path.join(eval_dir, "finetune.json")) as f:

@@ -20,7 +20,7 @@ from simclr_jax.checkpoints import Checkpoints
 from simclr_jax.data import datasets
 from simclr_jax.evaluation import features as features_lib
 from simclr_jax.evaluation.knn import knn_eval
-from simclr_jax.evaluation.linear import linear_eval
+from simclr_jax.evaluation.linear import linear_eval, score, train_linear_augmented
 from simclr_jax.evaluation.plots import plot_curves, plot_embeddings
 from simclr_jax.models import ResNet, compute_dtype
 from simclr_jax.parallel import make_mesh
@@ -56,21 +56,43 @@ def _write_json(path: str, record: dict) -> None:
   os.replace(path + ".tmp", path)
 
 
-def _probe(name, train, test, num_classes, config) -> dict:
+def _probe(name, train, test, num_classes, config, protocols, linear_head=None) -> dict:
+  """The requested protocols on (features, labels) pairs; `linear_head` replaces the
+  fast-path linear fit when the augmented protocol already trained one."""
   t0 = time.perf_counter()
-  linear = linear_eval(*train, *test, num_classes, epochs=config.linear_epochs,
-                       batch_size=config.linear_batch_size,
-                       base_learning_rate=config.linear_learning_rate,
-                       weight_decay=config.linear_weight_decay, seed=config.seed)
-  knn = knn_eval(*train, *test, num_classes, k=config.knn_k,
-                 temperature=config.knn_temperature)
-  print(f"  {name}: linear top-1 {linear['top1']:.4f}, k-NN top-1 {knn['top1']:.4f} "
-        f"({time.perf_counter() - t0:.0f} s)", flush=True)
-  return {"linear": linear, "knn": knn}
+  result = {}
+  if "linear" in protocols:
+    if linear_head is None:
+      result["linear"] = linear_eval(
+          *train, *test, num_classes, epochs=config.linear_epochs,
+          batch_size=config.linear_batch_size,
+          base_learning_rate=config.linear_learning_rate,
+          weight_decay=config.linear_weight_decay, seed=config.seed)
+    else:
+      head, train_top1 = linear_head
+      result["linear"] = {**score(head, *test, num_classes),
+                          "last_batch_train_top1": train_top1}
+  if "knn" in protocols:
+    result["knn"] = knn_eval(*train, *test, num_classes, k=config.knn_k,
+                             temperature=config.knn_temperature)
+  summary = ", ".join(f"{k} top-1 {v['top1']:.4f}" for k, v in result.items())
+  print(f"  {name}: {summary} ({time.perf_counter() - t0:.0f} s)", flush=True)
+  return result
 
 
-def evaluate(config, workdir: str) -> dict:
-  """Linear probe and k-NN of the newest checkpoint (plus baselines); writes eval/."""
+def _linear_protocol(config) -> dict:
+  if config.linear_fast_path:
+    how = "features extracted once (evaluation view, no augmentation)"
+  else:
+    how = "crop + flip views through the frozen encoder at every step"
+  return {"protocol": f"zero-init linear classifier on h, {how}; SGD Nesterov 0.9, lr "
+                      f"{config.linear_learning_rate} x batch/256, cosine, no warmup",
+          "encoder": "frozen, BatchNorm in inference mode",
+          "epochs": config.linear_epochs, "batch_size": config.linear_batch_size}
+
+
+def evaluate(config, workdir: str, protocols=("linear", "knn")) -> dict:
+  """Linear probe and/or k-NN of the newest checkpoint (plus baselines); writes eval/."""
   mesh = make_mesh()
   data_dir = config.data_dir or None
   options = dict(config.get("dataset_options", None) or {})
@@ -85,54 +107,67 @@ def evaluate(config, workdir: str) -> dict:
   num_classes = train_split.num_classes
   common = {"dataset": config.dataset, "split": eval_name, "step": step}
 
-  t0 = time.perf_counter()
-  train = features_lib.extract_features(config, mesh, encode, variables, train_split, batch)
-  test = features_lib.extract_features(config, mesh, encode, variables, test_split, batch)
-  print(f"Extracted h ({train[0].shape[1]} dims) of {len(train[0])} train and "
-        f"{len(test[0])} {test_split.split} images in {time.perf_counter() - t0:.0f} s.",
-        flush=True)
-  results = {"simclr": _probe("SimCLR", train, test, num_classes, config)}
+  def features_and_head(encoder_variables):
+    t0 = time.perf_counter()
+    train = features_lib.extract_features(config, mesh, encode, encoder_variables,
+                                          train_split, batch)
+    test = features_lib.extract_features(config, mesh, encode, encoder_variables,
+                                         test_split, batch)
+    print(f"Extracted h ({train[0].shape[1]} dims) of {len(train[0])} train and "
+          f"{len(test[0])} {eval_name} images in {time.perf_counter() - t0:.0f} s.",
+          flush=True)
+    head = None
+    if "linear" in protocols and not config.linear_fast_path:
+      head = train_linear_augmented(config, mesh, encoder, encoder_variables, train_split,
+                                    num_classes, feature_dim=train[0].shape[1])
+    return train, test, head
+
+  train, test, head = features_and_head(variables)
+  results = {"simclr": _probe("SimCLR", train, test, num_classes, config, protocols, head)}
   eval_dir = os.path.join(workdir, "eval")
-  protocol = {"protocol": "fixed features (no augmentation), zero-init linear, SGD "
-              "Nesterov 0.9, lr 0.1 x batch/256, cosine", "encoder": "frozen, BN inference",
-              "epochs": config.linear_epochs, "batch_size": config.linear_batch_size}
-  _write_json(os.path.join(eval_dir, "linear.json"),
-              {**results["simclr"]["linear"], **common, **protocol})
-  _write_json(os.path.join(eval_dir, "knn.json"), {**results["simclr"]["knn"], **common})
+  if "linear" in protocols:
+    _write_json(os.path.join(eval_dir, "linear.json"),
+                {**results["simclr"]["linear"], **common, **_linear_protocol(config)})
+  if "knn" in protocols:
+    _write_json(os.path.join(eval_dir, "knn.json"), {**results["simclr"]["knn"], **common})
   if jax.process_index() == 0:
     np.savez_compressed(os.path.join(eval_dir, "embeddings.npz"), h=test[0], labels=test[1])
     plots_dir = os.path.join(workdir, "plots")
     plot_curves(workdir, os.path.join(plots_dir, "curves.png"))
     plot_embeddings(test[0], test[1], os.path.join(plots_dir, "embeddings.png"),
                     class_names=test_split.class_names, seed=config.seed,
-                    title=f"t-SNE of h, {config.dataset} {test_split.split} (step {step})")
+                    title=f"t-SNE of h, {config.dataset} {eval_name} (step {step})")
 
   if config.eval_baselines:
+    # The random-init encoder goes through the same protocol as the pretrained one; raw
+    # pixels always through the fast path (pixels are their own features).
     random_vars = jax.jit(lambda key: encoder.init(
         key, jnp.zeros((1, config.image_size, config.image_size, 3)), train=False))(
             jax.random.key(config.seed + 1))
-    rand_train = features_lib.extract_features(config, mesh, encode, random_vars,
-                                               train_split, batch)
-    rand_test = features_lib.extract_features(config, mesh, encode, random_vars,
-                                              test_split, batch)
+    rand_train, rand_test, rand_head = features_and_head(random_vars)
     results["random_init"] = _probe("random-init encoder", rand_train, rand_test,
-                                    num_classes, config)
+                                    num_classes, config, protocols, rand_head)
     pix_train = features_lib.pixel_features(config, mesh, train_split, batch)
     pix_test = features_lib.pixel_features(config, mesh, test_split, batch)
-    results["raw_pixels"] = _probe("raw pixels", pix_train, pix_test, num_classes, config)
+    results["raw_pixels"] = _probe("raw pixels", pix_train, pix_test, num_classes, config,
+                                   protocols)
     _write_json(os.path.join(eval_dir, "baselines.json"),
                 {**common, **{k: v for k, v in results.items() if k != "simclr"}})
-  print(results_table(results, config.dataset, test_split.split, step), flush=True)
+  print(results_table(results, config.dataset, eval_name, step, protocols), flush=True)
   return results
 
 
-def results_table(results: dict, dataset: str, split: str, step: int) -> str:
+def results_table(results: dict, dataset: str, split: str, step: int,
+                  protocols=("linear", "knn")) -> str:
   names = {"simclr": f"SimCLR (step {step})", "random_init": "random-init encoder",
            "raw_pixels": "raw pixels"}
-  lines = [f"{dataset} {split} top-1", f"{'representation':28s} {'linear':>8s} {'k-NN':>8s}"]
+  columns = [p for p in ("linear", "knn") if p in protocols]
+  heads = {"linear": "linear", "knn": "k-NN"}
+  lines = [f"{dataset} {split} top-1",
+           f"{'representation':28s}" + "".join(f" {heads[c]:>8s}" for c in columns)]
   for key, result in results.items():
-    lines.append(f"{names[key]:28s} {result['linear']['top1']:8.2%} "
-                 f"{result['knn']['top1']:8.2%}")
+    lines.append(f"{names[key]:28s}" + "".join(f" {result[c]['top1']:8.2%}"
+                                                for c in columns))
   return "\n".join(lines)
 
 
