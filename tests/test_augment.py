@@ -238,3 +238,13 @@ def test_show_augmentations_draws_a_grid(tmp_path):
   out = tmp_path / "grid.png"
   show_augmentations.draw_grid(sources, views, labels, split.class_names, "test", str(out))
   assert out.stat().st_size > 1000
+
+
+def test_crop_min_area_narrows_the_crop_range():
+  from simclr_jax.data.augment import random_resized_crop_window
+  areas = []
+  for i in range(300):
+    box = random_resized_crop_window(tf.constant([28, 28, 1]), tf.constant([i, 7]),
+                                     area_range=(0.5, 1.0)).numpy()
+    areas.append(box[2] * box[3] / (28 * 28))
+  assert min(areas) >= 0.5 - 1e-6 and max(areas) <= 1.0

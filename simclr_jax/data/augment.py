@@ -117,9 +117,10 @@ def random_resized_crop_window(shape, seed, *, area_range=CROP_AREA_RANGE,
   return tf.cast(box, tf.int32)
 
 
-def random_resized_crop(image: tf.Tensor, seed, *, height: int, width: int) -> tf.Tensor:
+def random_resized_crop(image: tf.Tensor, seed, *, height: int, width: int,
+                        area_range=CROP_AREA_RANGE) -> tf.Tensor:
   """Crop a random window (`random_resized_crop_window`), bicubic-resize it, float [0, 1]."""
-  box = random_resized_crop_window(tf.shape(image), seed)
+  box = random_resized_crop_window(tf.shape(image), seed, area_range=area_range)
   crop = tf.slice(image, [box[0], box[1], 0], [box[2], box[3], -1])
   # A slice at a dynamic offset loses the static channel count that `_to_rgb` needs.
   crop.set_shape([None, None, image.shape[-1]])
@@ -224,7 +225,8 @@ def random_blur(image: tf.Tensor, seed, *, side: int, prob: float = BLUR_PROB) -
 
 
 def pretrain_view(image: tf.Tensor, seed, *, height: int, width: int,
-                  color_jitter_strength: float, blur: bool) -> tf.Tensor:
+                  color_jitter_strength: float, blur: bool,
+                  crop_area_range=CROP_AREA_RANGE) -> tf.Tensor:
   """One SimCLR pretraining view of `image`: float32 [height, width, 3] in [0, 1].
 
   In order: random resized crop (bicubic), flip (p 0.5), colour jitter (p 0.8, strength
@@ -237,7 +239,8 @@ def pretrain_view(image: tf.Tensor, seed, *, height: int, width: int,
     seed: shape-[2] integer tensor; the same seed gives the same view.
   """
   seed_crop, seed_flip, seed_jitter, seed_gray, seed_blur = _split(seed, 5)
-  view = random_resized_crop(image, seed_crop, height=height, width=width)
+  view = random_resized_crop(image, seed_crop, height=height, width=width,
+                             area_range=crop_area_range)
   # Grayscale sources become 3-channel after the resize, where it is cheapest.
   view = _to_rgb(view)
   view = random_flip(view, seed_flip)

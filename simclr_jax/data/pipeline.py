@@ -360,8 +360,8 @@ def pretrain_batches(config, mesh: jax.sharding.Mesh, *, start_step: int = 0,
 
   Yields ``{"views": float32 [B, 2, S, S, 3], "labels": int32 [B]}`` with
   B = config.batch_size (global) and S = config.image_size, both sharded as
-  `parallel.batch_sharding(mesh)`. Views use config.color_jitter_strength and
-  config.blur; the order and the augmentations depend on config.seed and the step
+  `parallel.batch_sharding(mesh)`. Views use config.color_jitter_strength,
+  config.blur and config.crop_min_area (the smallest crop area fraction); the order and the augmentations depend on config.seed and the step
   only (see the module docstring). `split` defaults to the config's train split.
 
   Raises:
@@ -372,10 +372,12 @@ def pretrain_batches(config, mesh: jax.sharding.Mesh, *, start_step: int = 0,
   size = _size(config)
   strength = float(config.color_jitter_strength)
   blur = bool(config.blur)
+  crop_area_range = (float(config.get("crop_min_area", augment.CROP_AREA_RANGE[0])), 1.0)
 
   def views_fn(image, seeds, label):
     views = [augment.pretrain_view(image, s, height=size, width=size,
-                                   color_jitter_strength=strength, blur=blur)
+                                   color_jitter_strength=strength, blur=blur,
+                                   crop_area_range=crop_area_range)
              for s in seeds]
     return {"views": tf.stack(views), "labels": label}
 
