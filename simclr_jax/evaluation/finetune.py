@@ -19,7 +19,7 @@ import optax
 
 from simclr_jax import losses
 from simclr_jax.data import datasets, pipeline
-from simclr_jax.models import ResNet, compute_dtype
+from simclr_jax.models import ResNet, create_encoder
 from simclr_jax.parallel import AXIS_NAME, check_global_batch, replicated_sharding
 from simclr_jax.train import TrainState, shard_step
 
@@ -74,10 +74,8 @@ def finetune(config, mesh, encoder_variables: dict, train_split: datasets.Split,
   schedule = optax.cosine_decay_schedule(
       config.finetune_learning_rate * batch_size / 256, steps)
   tx = optax.sgd(schedule, momentum=0.9, nesterov=True)
-  encoder = ResNet(depth=config.depth, width_multiplier=config.width_multiplier,
-                   cifar_stem=config.image_size <= 32, bn_axis_name=AXIS_NAME,
-                   dtype=compute_dtype(config.dtype))
-  model = Classifier(encoder, train_split.num_classes)
+  model = Classifier(create_encoder(config, bn_axis_name=AXIS_NAME),
+                     train_split.num_classes)
 
   def init(rng):
     shape = (1, config.image_size, config.image_size, 3)

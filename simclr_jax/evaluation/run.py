@@ -22,13 +22,20 @@ from simclr_jax.evaluation import features as features_lib
 from simclr_jax.evaluation.knn import knn_eval
 from simclr_jax.evaluation.linear import linear_eval, score, train_linear_augmented
 from simclr_jax.evaluation.plots import plot_curves, plot_embeddings
-from simclr_jax.models import ResNet, compute_dtype
+from simclr_jax.config import ConfigError
+from simclr_jax.models import create_encoder
 from simclr_jax.parallel import make_mesh
 
 
-def _encoder(config) -> ResNet:
-  return ResNet(depth=config.depth, width_multiplier=config.width_multiplier,
-                cifar_stem=config.image_size <= 32, dtype=compute_dtype(config.dtype))
+def _splits(config) -> tuple[datasets.Split, datasets.Split, str]:
+  """(train split, evaluation split, the evaluation split's name) of the config."""
+  data_dir = config.data_dir or None
+  options = dict(config.get("dataset_options", None) or {})
+  train = datasets.get_dataset(config.dataset, config.train_split, data_dir=data_dir,
+                               **options)
+  eval_name = config.eval_split or datasets.default_eval_split(config.dataset, data_dir)
+  return train, datasets.get_dataset(config.dataset, eval_name, data_dir=data_dir,
+                                     **options), eval_name
 
 
 def load_encoder_variables(workdir: str) -> tuple[dict, int]:
@@ -37,8 +44,8 @@ def load_encoder_variables(workdir: str) -> tuple[dict, int]:
   try:
     step = checkpoints.latest_step()
     if step is None:
-      raise FileNotFoundError(
-          f"no checkpoint in {checkpoints.directory}; pretrain first "
+      raise ConfigError(
+          f"no checkpoint in {checkpoints.directory} to evaluate; pretrain first "
           "(--config.mode=pretrain) or point --workdir at a pretrained run.")
     tree = checkpoints.restore_raw(step)
   finally:
@@ -94,14 +101,9 @@ def _linear_protocol(config) -> dict:
 def evaluate(config, workdir: str, protocols=("linear", "knn")) -> dict:
   """Linear probe and/or k-NN of the newest checkpoint (plus baselines); writes eval/."""
   mesh = make_mesh()
-  data_dir = config.data_dir or None
-  options = dict(config.get("dataset_options", None) or {})
-  train_split = datasets.get_dataset(config.dataset, config.train_split, data_dir=data_dir,
-                                     **options)
-  eval_name = config.eval_split or datasets.default_eval_split(config.dataset, data_dir)
-  test_split = datasets.get_dataset(config.dataset, eval_name, data_dir=data_dir, **options)
+  train_split, test_split, eval_name = _splits(config)
   variables, step = load_encoder_variables(workdir)
-  encoder = _encoder(config)
+  encoder = create_encoder(config)
   encode = features_lib.make_encode_fn(encoder, mesh)
   batch = config.eval_batch_size
   num_classes = train_split.num_classes
@@ -176,12 +178,7 @@ def run_finetune(config, workdir: str) -> dict:
   from simclr_jax.evaluation.finetune import finetune
 
   mesh = make_mesh()
-  data_dir = config.data_dir or None
-  options = dict(config.get("dataset_options", None) or {})
-  train_split = datasets.get_dataset(config.dataset, config.train_split, data_dir=data_dir,
-                                     **options)
-  eval_name = config.eval_split or datasets.default_eval_split(config.dataset, data_dir)
-  test_split = datasets.get_dataset(config.dataset, eval_name, data_dir=data_dir, **options)
+  train_split, test_split, eval_name = _splits(config)
   variables, step = load_encoder_variables(workdir)
   result = finetune(config, mesh, variables, train_split, test_split)
   record = {**result, "dataset": config.dataset, "split": eval_name, "step": step}

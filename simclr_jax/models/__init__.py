@@ -54,6 +54,17 @@ def compute_dtype(name: str):
   return DTYPES[name]
 
 
+def create_encoder(config, bn_axis_name: str | None = None) -> ResNet:
+  """The ResNet encoder f a config describes (CIFAR stem at <= 32 px), alone: for
+  evaluation and fine-tuning, which use h and not the projection head."""
+  check_depth(config.depth)
+  stem_width(config.width_multiplier)
+  return ResNet(depth=config.depth, width_multiplier=config.width_multiplier,
+                cifar_stem=config.image_size <= 32,
+                bn_axis_name=bn_axis_name if config.global_bn else None,
+                dtype=compute_dtype(config.dtype))
+
+
 def create_model(config, bn_axis_name: str | None = None,
                  num_classes: int = 0) -> SimCLRModel:
   """The SimCLR model a config describes; the CIFAR stem is used at <= 32 px.
@@ -74,5 +85,6 @@ def create_model(config, bn_axis_name: str | None = None,
   )
 
 
-__all__ = ["ResNet", "ProjectionHead", "SimCLRModel", "create_model", "STAGE_SIZES",
+__all__ = ["ResNet", "ProjectionHead", "SimCLRModel", "create_model", "create_encoder",
+           "STAGE_SIZES",
            "check_depth", "compute_dtype"]
