@@ -55,6 +55,7 @@ def parse_args():
   p.add_argument("--depth", type=int, default=18)
   p.add_argument("--width_multiplier", type=float, default=1.0)
   p.add_argument("--image_size", type=int, default=32)
+  p.add_argument("--stem", default="auto", choices=["auto", "cifar", "imagenet"])
   p.add_argument("--batch_per_device", type=int, default=32)
   p.add_argument("--num_devices", type=int, default=None, help="default: all visible")
   p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
@@ -69,7 +70,7 @@ def main():
   mesh = make_mesh(args.num_devices)
   config = base_config()
   config.update(dict(depth=args.depth, width_multiplier=args.width_multiplier,
-                     image_size=args.image_size, dtype=args.dtype,
+                     image_size=args.image_size, stem=args.stem, dtype=args.dtype,
                      optimizer=args.optimizer, num_steps=1000, warmup_epochs=0,
                      batch_size=args.batch_per_device * mesh.size))
   tx, schedule = create_optimizer(config, steps_per_epoch=100)

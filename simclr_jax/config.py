@@ -67,6 +67,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   # Model.
   c.depth = 18
+  c.stem = "auto"  # auto: CIFAR stem (3x3/1, no pool) at <= 32 px, else ImageNet stem
   c.width_multiplier = 1.0  # float, so that tests and CPU demos can use 0.125 (8 channels)
   c.num_proj_layers = 2
   c.proj_dim = 128
@@ -140,7 +141,7 @@ def validate_config(config, num_devices: int) -> None:
   if config.image_size < 8:
     _fail("image_size", config.image_size, "is too small for the ResNet",
           "set --config.image_size >= 8 (32 for CIFAR-like data, 224 for ImageNet).")
-  if 32 < config.image_size < 64:
+  if 32 < config.image_size < 64 and config.stem == "auto":
     _fail("image_size", config.image_size,
           "uses the ImageNet stem (stride 32) and leaves the last stage under 2x2",
           "set --config.image_size <= 32 (CIFAR stem) or >= 64.")
@@ -155,11 +156,12 @@ def validate_config(config, num_devices: int) -> None:
     _fail("data_threads", config.data_threads, "must be >= 0",
           "set --config.data_threads to 0 (all cores) or a thread count.")
   # Deferred imports: the model and optimizer modules import jax, this one does not.
-  from simclr_jax.models import check_depth, compute_dtype, stem_width
+  from simclr_jax.models import check_depth, compute_dtype, stem_width, uses_cifar_stem
   from simclr_jax.optim import OPTIMIZERS, peak_learning_rate
   for check in (lambda: check_depth(config.depth),
                 lambda: stem_width(config.width_multiplier),
                 lambda: compute_dtype(config.dtype),
+                lambda: uses_cifar_stem(config),
                 lambda: peak_learning_rate(config)):
     try:
       check()

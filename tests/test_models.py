@@ -107,3 +107,13 @@ def test_bad_model_settings_name_the_field(field, value):
   config[field] = value
   with pytest.raises(ValueError, match=field):
     create_model(config)
+
+
+def test_stem_can_be_chosen_explicitly():
+  config = base_config()
+  config.depth, config.width_multiplier, config.image_size = 18, 0.125, 32
+  assert create_model(config).cifar_stem
+  config.stem = "imagenet"
+  assert not create_model(config).cifar_stem
+  config.image_size, config.stem = 96, "cifar"
+  assert create_model(config).cifar_stem

@@ -180,6 +180,7 @@ def test_cli_reports_config_errors_in_one_line(tmp_path):
     ({"method": "byol"}, "method"),
     ({"crop_min_area": 0.0}, "crop_min_area"),
     ({"crop_min_area": 1.5}, "crop_min_area"),
+    ({"stem": "resnext"}, "stem"),
 ])
 def test_validation_names_the_field(overrides, field):
   config = tiny_config(**overrides)

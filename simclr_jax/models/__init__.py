@@ -54,13 +54,24 @@ def compute_dtype(name: str):
   return DTYPES[name]
 
 
+STEMS = ("auto", "cifar", "imagenet")
+
+
+def uses_cifar_stem(config) -> bool:
+  """config.stem, where "auto" means the CIFAR stem at <= 32 px (the paper's choice)."""
+  stem = config.get("stem", "auto")
+  if stem not in STEMS:
+    raise ValueError(f"stem={stem!r} is unknown; set --config.stem to one of {STEMS}.")
+  return config.image_size <= 32 if stem == "auto" else stem == "cifar"
+
+
 def create_encoder(config, bn_axis_name: str | None = None) -> ResNet:
   """The ResNet encoder f a config describes (CIFAR stem at <= 32 px), alone: for
   evaluation and fine-tuning, which use h and not the projection head."""
   check_depth(config.depth)
   stem_width(config.width_multiplier)
   return ResNet(depth=config.depth, width_multiplier=config.width_multiplier,
-                cifar_stem=config.image_size <= 32,
+                cifar_stem=uses_cifar_stem(config),
                 bn_axis_name=bn_axis_name if config.global_bn else None,
                 dtype=compute_dtype(config.dtype))
 
@@ -76,7 +87,7 @@ def create_model(config, bn_axis_name: str | None = None,
   return SimCLRModel(
       depth=config.depth,
       width_multiplier=config.width_multiplier,
-      cifar_stem=config.image_size <= 32,
+      cifar_stem=uses_cifar_stem(config),
       num_proj_layers=config.num_proj_layers,
       proj_dim=config.proj_dim,
       num_classes=num_classes if config.get("online_probe", False) else 0,
