@@ -53,6 +53,19 @@ def create_train_state(config, model, tx, mesh, rng: jax.Array | None = None) ->
   return init(rng)
 
 
+def averaged_value_and_grad(loss_fn: Callable, params, axis_name: str = AXIS_NAME):
+  """((loss, aux), gradient of the global loss) of a per-device `loss_fn(params)`.
+
+  Differentiates w.r.t. a device-varying copy of the replicated params: shard_map would
+  otherwise sum the per-device gradients implicitly. The pmean then gives the gradient of
+  the mean over devices; an all_gather's transpose already routes every device's
+  contributions (e.g. as another device's negatives) back to their owner.
+  """
+  varying = jax.lax.pcast(params, axis_name, to="varying")
+  value, grads = jax.value_and_grad(loss_fn, has_aux=True)(varying)
+  return value, jax.lax.pmean(grads, axis_name)
+
+
 def simclr_step(model, tx: optax.GradientTransformation, schedule: Callable,
                 temperature: float, axis_name: str = AXIS_NAME):
   """Per-device step `(state, batch, rng) -> (state, metrics)`; call it under shard_map.
@@ -89,14 +102,8 @@ def simclr_step(model, tx: optax.GradientTransformation, schedule: Callable,
         aux.update(online_probe_loss=probe_loss, online_probe_accuracy=probe_accuracy)
       return total, (loss, new_vars["batch_stats"], aux)
 
-    # Differentiate this device's loss w.r.t. a device-varying copy of the replicated
-    # params: shard_map would otherwise sum the per-device gradients implicitly. The
-    # explicit pmean then gives the gradient of the global (mean-over-devices) loss; the
-    # all_gather's transpose already routes every device's negatives back to their owner.
-    params = jax.lax.pcast(state.params, axis_name, to="varying")
-    (_, (loss, batch_stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params)
-    grads = jax.lax.pmean(grads, axis_name)
+    (_, (loss, batch_stats, aux)), grads = averaged_value_and_grad(
+        loss_fn, state.params, axis_name)
     # Already identical across devices with global BN; averaged so that per-device BN
     # (global_bn=False) still leaves one replicated copy.
     batch_stats = jax.lax.pmean(batch_stats, axis_name)

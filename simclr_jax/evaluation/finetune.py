@@ -21,7 +21,7 @@ from simclr_jax import losses
 from simclr_jax.data import datasets, pipeline
 from simclr_jax.models import ResNet, create_encoder
 from simclr_jax.parallel import AXIS_NAME, check_global_batch, replicated_sharding
-from simclr_jax.train import TrainState, shard_step
+from simclr_jax.train import TrainState, averaged_value_and_grad, shard_step
 
 
 class Classifier(nn.Module):
@@ -45,10 +45,8 @@ def _step(model, tx, schedule, axis_name=AXIS_NAME):
       loss, accuracy = losses.masked_cross_entropy(logits, batch["labels"])
       return loss, (new_vars["batch_stats"], accuracy)
 
-    params = jax.lax.pcast(state.params, axis_name, to="varying")
-    (loss, (batch_stats, accuracy)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params)
-    grads = jax.lax.pmean(grads, axis_name)
+    (loss, (batch_stats, accuracy)), grads = averaged_value_and_grad(
+        loss_fn, state.params, axis_name)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     new_state = TrainState(step=state.step + 1,
                            params=optax.apply_updates(state.params, updates),

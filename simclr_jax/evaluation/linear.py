@@ -22,7 +22,7 @@ import optax
 from simclr_jax.data import pipeline
 from simclr_jax.losses import masked_cross_entropy
 from simclr_jax.parallel import AXIS_NAME, check_global_batch, replicated_sharding
-from simclr_jax.train import shard_step
+from simclr_jax.train import averaged_value_and_grad, shard_step
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -106,9 +106,7 @@ def _augmented_step(encoder, tx, axis_name=AXIS_NAME):
     def loss_fn(head):
       return masked_cross_entropy(h @ head["kernel"] + head["bias"], batch["labels"])
 
-    head = jax.lax.pcast(state.head, axis_name, to="varying")
-    (loss, accuracy), grads = jax.value_and_grad(loss_fn, has_aux=True)(head)
-    grads = jax.lax.pmean(grads, axis_name)
+    (loss, accuracy), grads = averaged_value_and_grad(loss_fn, state.head, axis_name)
     updates, opt_state = tx.update(grads, state.opt_state, state.head)
     new_state = state.replace(step=state.step + 1,
                               head=optax.apply_updates(state.head, updates),
