@@ -24,21 +24,29 @@ def make_encode_fn(encoder, mesh):
                                out_specs=P(AXIS_NAME)))
 
 
+def _collect(config, mesh, split: datasets.Split, batch_size: int,
+             rows_of) -> tuple[np.ndarray, np.ndarray]:
+  """Stack `rows_of(batch)` ([B, D]) over every example of `split`, in split order,
+  dropping the padding rows of the last batch; returns (rows [n, D], labels [n])."""
+  feats = labels = None
+  for batch in pipeline.eval_batches(config, mesh, split=split, batch_size=batch_size):
+    rows = np.asarray(rows_of(batch), np.float32)
+    rows = rows.reshape(len(rows), -1)
+    index = np.asarray(jax.device_get(batch["index"]))
+    valid = np.asarray(jax.device_get(batch["mask"]))
+    if feats is None:
+      feats = np.zeros((split.num_examples, rows.shape[1]), np.float32)
+      labels = np.full((split.num_examples,), -1, np.int32)
+    feats[index[valid]] = rows[valid]
+    labels[index[valid]] = np.asarray(jax.device_get(batch["labels"]))[valid]
+  return feats, labels
+
+
 def extract_features(config, mesh, encode_fn, variables, split: datasets.Split,
                      batch_size: int) -> tuple[np.ndarray, np.ndarray]:
   """(h [n, D] float32, labels [n] int32) for every example of `split`, in order."""
-  feats = labels = None
-  for batch in pipeline.eval_batches(config, mesh, split=split, batch_size=batch_size):
-    h = np.asarray(jax.device_get(encode_fn(variables, batch["images"])))
-    index = np.asarray(jax.device_get(batch["index"]))
-    label = np.asarray(jax.device_get(batch["labels"]))
-    valid = np.asarray(jax.device_get(batch["mask"]))
-    if feats is None:
-      feats = np.zeros((split.num_examples, h.shape[1]), np.float32)
-      labels = np.full((split.num_examples,), -1, np.int32)
-    feats[index[valid]] = h[valid]
-    labels[index[valid]] = label[valid]
-  return feats, labels
+  return _collect(config, mesh, split, batch_size,
+                  lambda batch: jax.device_get(encode_fn(variables, batch["images"])))
 
 
 def pixel_features(config, mesh, split: datasets.Split,
@@ -51,16 +59,10 @@ def pixel_features(config, mesh, split: datasets.Split,
   if split.kind == "images":
     flat = split.images.reshape(split.num_examples, -1).astype(np.float32) / 255.0
     return flat, np.asarray(split.labels, np.int32)
-  feats = labels = None
-  for batch in pipeline.eval_batches(config, mesh, split=split, batch_size=batch_size):
+
+  def pixels(batch):
     images = np.asarray(jax.device_get(batch["images"]))
-    if split.image_shape[-1] == 1:  # grayscale data: its three channels are equal
-      images = images[..., :1]
-    index = np.asarray(jax.device_get(batch["index"]))
-    valid = np.asarray(jax.device_get(batch["mask"]))
-    if feats is None:
-      feats = np.zeros((split.num_examples, images[0].size), np.float32)
-      labels = np.full((split.num_examples,), -1, np.int32)
-    feats[index[valid]] = images[valid].reshape(int(valid.sum()), -1)
-    labels[index[valid]] = np.asarray(jax.device_get(batch["labels"]))[valid]
-  return feats, labels
+    # Grayscale data: the three channels of the view are equal; keep one.
+    return images[..., :1] if split.image_shape[-1] == 1 else images
+
+  return _collect(config, mesh, split, batch_size, pixels)
