@@ -18,8 +18,7 @@ RESUMABLE_CHANGES = ("mode", "log_every_steps", "checkpoint_every_steps",
                      "keep_checkpoints", "data_dir", "data_threads", "eval_split",
                      "eval_batch_size", "linear_epochs", "linear_batch_size",
                      "linear_learning_rate", "linear_weight_decay", "linear_fast_path",
-                     "knn_k",
-                     "knn_temperature", "eval_baselines", "finetune_fraction",
+                     "knn_k", "knn_temperature", "eval_baselines", "finetune_fraction",
                      "finetune_epochs", "finetune_batch_size", "finetune_learning_rate")
 # Read with defaults where used; accepted although base_config does not define them.
 OPTIONAL_FIELDS = ("dataset_options",)

@@ -361,8 +361,9 @@ def pretrain_batches(config, mesh: jax.sharding.Mesh, *, start_step: int = 0,
   Yields ``{"views": float32 [B, 2, S, S, 3], "labels": int32 [B]}`` with
   B = config.batch_size (global) and S = config.image_size, both sharded as
   `parallel.batch_sharding(mesh)`. Views use config.color_jitter_strength,
-  config.blur and config.crop_min_area (the smallest crop area fraction); the order and the augmentations depend on config.seed and the step
-  only (see the module docstring). `split` defaults to the config's train split.
+  config.blur and config.crop_min_area (the smallest crop area fraction); the order and
+  the augmentations depend on config.seed and the step only (see the module docstring).
+  `split` defaults to the config's train split.
 
   Raises:
     ValueError: batch_size does not divide over the mesh's devices.

@@ -65,37 +65,32 @@ def uses_cifar_stem(config) -> bool:
   return config.image_size <= 32 if stem == "auto" else stem == "cifar"
 
 
-def create_encoder(config, bn_axis_name: str | None = None) -> ResNet:
-  """The ResNet encoder f a config describes (CIFAR stem at <= 32 px), alone: for
-  evaluation and fine-tuning, which use h and not the projection head."""
+def _encoder_fields(config, bn_axis_name: str | None) -> dict:
+  """The ResNet arguments a config sets, validated; shared by the encoder and the model."""
   check_depth(config.depth)
   stem_width(config.width_multiplier)
-  return ResNet(depth=config.depth, width_multiplier=config.width_multiplier,
-                cifar_stem=uses_cifar_stem(config),
-                bn_axis_name=bn_axis_name if config.global_bn else None,
-                dtype=compute_dtype(config.dtype))
+  return dict(depth=config.depth, width_multiplier=config.width_multiplier,
+              cifar_stem=uses_cifar_stem(config),
+              bn_axis_name=bn_axis_name if config.global_bn else None,
+              dtype=compute_dtype(config.dtype))
+
+
+def create_encoder(config, bn_axis_name: str | None = None) -> ResNet:
+  """The ResNet encoder f a config describes (stem per `uses_cifar_stem`), alone: for
+  evaluation and fine-tuning, which use h and not the projection head."""
+  return ResNet(**_encoder_fields(config, bn_axis_name))
 
 
 def create_model(config, bn_axis_name: str | None = None,
                  num_classes: int = 0) -> SimCLRModel:
-  """The SimCLR model a config describes; the CIFAR stem is used at <= 32 px.
+  """The SimCLR model a config describes (stem per `uses_cifar_stem`).
 
   `num_classes` > 0 adds the online linear probe (when config.online_probe is on).
   """
-  check_depth(config.depth)
-  stem_width(config.width_multiplier)
-  return SimCLRModel(
-      depth=config.depth,
-      width_multiplier=config.width_multiplier,
-      cifar_stem=uses_cifar_stem(config),
-      num_proj_layers=config.num_proj_layers,
-      proj_dim=config.proj_dim,
-      num_classes=num_classes if config.get("online_probe", False) else 0,
-      bn_axis_name=bn_axis_name if config.global_bn else None,
-      dtype=compute_dtype(config.dtype),
-  )
+  return SimCLRModel(**_encoder_fields(config, bn_axis_name),
+                     num_proj_layers=config.num_proj_layers, proj_dim=config.proj_dim,
+                     num_classes=num_classes if config.get("online_probe", False) else 0)
 
 
 __all__ = ["ResNet", "ProjectionHead", "SimCLRModel", "create_model", "create_encoder",
-           "STAGE_SIZES",
-           "check_depth", "compute_dtype"]
+           "STAGE_SIZES", "check_depth", "compute_dtype", "uses_cifar_stem"]
