@@ -1,5 +1,6 @@
 """ResNet v1 encoders and the projection head: sizes, stems, initialisation."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +8,12 @@ import pytest
 
 from simclr_jax.config import base_config
 from simclr_jax.models import ProjectionHead, ResNet, SimCLRModel, create_model
+from simclr_jax.models.resnet import Conv, conv_as_matmul, max_pool
+
+
+def lax_conv(x, kernel, strides):
+  return jax.lax.conv_general_dilated(x, kernel, strides, "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def param_count(module, image_size):
@@ -117,3 +124,49 @@ def test_stem_can_be_chosen_explicitly():
   assert not create_model(config).cifar_stem
   config.image_size, config.stem = 96, "cifar"
   assert create_model(config).cifar_stem
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 7, 8])
+@pytest.mark.parametrize("kernel_size", [1, 3, 7])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_as_matmul_equals_xla_convolution(size, kernel_size, stride):
+  x = jax.random.normal(jax.random.key(0), (3, size, size + 1, 5))
+  kernel = jax.random.normal(jax.random.key(1), (kernel_size, kernel_size, 5, 4))
+  got = conv_as_matmul(x, kernel, (stride, stride))
+  want = lax_conv(x, kernel, (stride, stride))
+  assert got.shape == want.shape
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size,kernel_size,stride", [(2, 3, 1), (7, 3, 1), (7, 3, 2),
+                                                     (4, 1, 2), (14, 7, 2)])
+def test_conv_module_and_its_gradients_match_xla_convolution(size, kernel_size, stride):
+  # Each of these shapes takes one of the module's two paths on CPU.
+  conv = Conv(6, (kernel_size, kernel_size), (stride, stride))
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 4))
+  params = conv.init(jax.random.key(1), x)["params"]
+  assert params["kernel"].shape == (kernel_size, kernel_size, 4, 6)
+  target = jax.random.normal(jax.random.key(2), lax_conv(x, params["kernel"],
+                                                         (stride, stride)).shape)
+
+  def loss(apply, x, kernel):
+    return jnp.sum(apply(x, kernel) * target)
+
+  got = jax.grad(loss, (1, 2))(lambda x, k: conv.apply({"params": {"kernel": k}}, x),
+                               x, params["kernel"])
+  want = jax.grad(loss, (1, 2))(lambda x, k: lax_conv(x, k, (stride, stride)),
+                                x, params["kernel"])
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 14])
+def test_max_pool_equals_flax_max_pool_and_its_gradient_after_relu(size):
+  x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
+  np.testing.assert_array_equal(max_pool(x, 3, 2),
+                                nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME"))
+  target = jax.random.normal(jax.random.key(1), max_pool(x, 3, 2).shape)
+  grads = [jax.grad(lambda x: jnp.sum(pool(jax.nn.relu(x)) * target))(x)
+           for pool in (lambda y: max_pool(y, 3, 2),
+                        lambda y: nn.max_pool(y, (3, 3), strides=(2, 2), padding="SAME"))]
+  np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)

@@ -12,6 +12,7 @@ import functools
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 # depth -> (block kind, blocks per stage)
@@ -26,6 +27,86 @@ STAGE_SIZES = {
 
 # Truncated normal with the fan-in variance, as in the official SimCLR code.
 conv_init = nn.initializers.lecun_normal()
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+  """XLA's "SAME" padding (low, high) of one spatial dimension."""
+  total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+  return total // 2, total - total // 2
+
+
+def conv_as_matmul(x, kernel, strides):
+  """A "SAME" convolution of NHWC `x` by HWIO `kernel`, as one matrix product.
+
+  The kernel's taps become shifted, strided slices of the padded input, concatenated
+  along channels (im2col), so forward and backward are dense matrix products. Taps
+  that would read only padding are left out: a 3x3 kernel on a 1x1 input is its
+  centre tap alone.
+  """
+  (kh, kw), (sh, sw) = kernel.shape[:2], strides
+  (n, h, w, c), features = x.shape, kernel.shape[-1]
+  pad_h, pad_w = _same_padding(h, kh, sh), _same_padding(w, kw, sw)
+  out_h, out_w = -(-h // sh), -(-w // sw)
+  x = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
+
+  def reads_input(tap, pad, size, stride, out):  # any row this tap samples is not padding
+    return any(pad[0] <= tap + stride * i < pad[0] + size for i in range(out))
+
+  taps = [(i, j) for i in range(kh) for j in range(kw)
+          if reads_input(i, pad_h, h, sh, out_h) and reads_input(j, pad_w, w, sw, out_w)]
+  cols = jnp.concatenate(
+      [x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw, :]
+       for i, j in taps], axis=-1)
+  weights = jnp.concatenate([kernel[i, j] for i, j in taps], axis=0)
+  return jax.lax.dot_general(cols, weights, (((3,), (0,)), ((), ())))
+
+
+def max_pool(x, window: int, stride: int):
+  """`nn.max_pool` with "SAME" padding, as the maximum of shifted, strided slices.
+
+  The same forward values; its gradient is element-wise selects rather than XLA's
+  select-and-scatter, ~5x faster on CPU. Exact ties share the gradient instead of
+  giving it to one input; after a ReLU the only likely ties are zeros, whose
+  gradient the ReLU stops anyway.
+  """
+  (n, h, w, c) = x.shape
+  pad_h, pad_w = _same_padding(h, window, stride), _same_padding(w, window, stride)
+  out_h, out_w = -(-h // stride), -(-w // stride)
+  x = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)), constant_values=-jnp.inf)
+  out = None
+  for i in range(window):
+    for j in range(window):
+      tap = x[:, i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride]
+      out = tap if out is None else jnp.maximum(out, tap)
+  return out
+
+
+class Conv(nn.Module):
+  """Bias-free "SAME" 2-D convolution with `nn.Conv`'s parameter (an HWIO `kernel`).
+
+  On CPU, XLA's convolutions are slow on the few-pixel maps of small inputs and in the
+  backward pass of strided convolutions, so there 1x1 kernels, strided kernels and
+  maps of at most 2x2 run as matrix products (`conv_as_matmul`: ~10x faster on a 2x2
+  map). Elsewhere, and on GPU and TPU, it is `lax.conv_general_dilated`.
+  """
+  features: int
+  kernel_size: tuple[int, int]
+  strides: tuple[int, int] = (1, 1)
+  kernel_init: Callable[..., Any] = conv_init
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init,
+                        (*self.kernel_size, x.shape[-1], self.features), jnp.float32)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    kh, kw = self.kernel_size
+    small = x.shape[1] * x.shape[2] <= 4
+    if jax.default_backend() == "cpu" and kh * kw <= 9 and (
+        kh * kw == 1 or self.strides != (1, 1) or small):
+      return conv_as_matmul(x, kernel, self.strides)
+    return jax.lax.conv_general_dilated(x, kernel, self.strides, "SAME",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def check_depth(depth: int) -> None:
@@ -111,8 +192,7 @@ class ResNet(nn.Module):
     check_depth(self.depth)
     kind, stage_sizes = STAGE_SIZES[self.depth]
     block_cls = BasicBlock if kind == "basic" else BottleneckBlock
-    conv = functools.partial(nn.Conv, use_bias=False, padding="SAME",
-                             kernel_init=conv_init, dtype=self.dtype)
+    conv = functools.partial(Conv, dtype=self.dtype)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=1e-5, dtype=self.dtype,
                              axis_name=self.bn_axis_name if train else None)
@@ -124,7 +204,7 @@ class ResNet(nn.Module):
     else:
       x = conv(width, (7, 7), (2, 2), name="stem_conv")(x)
       x = nn.relu(norm(name="stem_bn")(x))
-      x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+      x = max_pool(x, 3, 2)
     for stage, num_blocks in enumerate(stage_sizes):
       for block in range(num_blocks):
         strides = 2 if stage > 0 and block == 0 else 1
