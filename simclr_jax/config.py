@@ -121,7 +121,8 @@ def validate_config(config, num_devices: int) -> None:
   if config.batch_size <= 0 or config.batch_size % num_devices:
     _fail("batch_size", config.batch_size,
           f"does not divide over the {num_devices} devices",
-          f"set --config.batch_size to a positive multiple of {num_devices}.")
+          f"set --config.batch_size to a positive multiple of {num_devices} (on a CPU, "
+          "--cpu_devices sets the number of devices).")
   for field in ("learning_rate", "temperature"):
     if not config[field] > 0:
       _fail(field, config[field], "must be positive", f"set --config.{field} > 0.")

@@ -1,4 +1,5 @@
-"""Every shipped config loads, validates and documents its command and target."""
+"""Every shipped config loads, validates and documents its command and target; the command
+line picks a CPU device count."""
 
 import glob
 import importlib.util
@@ -45,3 +46,14 @@ def test_cifar_recipe_matches_the_paper():
   assert (config.batch_size, config.temperature, config.color_jitter_strength,
           config.blur, config.num_epochs) == (1024, 0.5, 0.5, False, 1000)
   assert config.image_size <= 32  # CIFAR stem
+
+
+@pytest.mark.parametrize("requested,cores,xla_flags,expected", [
+    (0, 2, "", 2), (0, 3, "", 2), (0, 6, "", 4), (0, 64, "", 8), (0, 1, "", 1),
+    (0, None, "", None),
+    (0, 16, "--xla_force_host_platform_device_count=8", None),  # XLA_FLAGS decides
+    (3, 16, "--xla_force_host_platform_device_count=8", 3),  # the flag decides
+])
+def test_cpu_device_count(requested, cores, xla_flags, expected):
+  from simclr_jax.main import cpu_device_count
+  assert cpu_device_count(requested, cores, xla_flags) == expected
