@@ -24,31 +24,14 @@ _CPU_DEVICES = flags.DEFINE_integer(
     "without an accelerator use them.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-MAX_AUTO_CPU_DEVICES = 8
-
-
-def cpu_device_count(requested: int, cores: int | None, xla_flags: str) -> int | None:
-  """How many CPU devices to ask JAX for; None leaves JAX's default (or XLA_FLAGS).
-
-  The train step is data-parallel, and on a CPU one device per core keeps the cores
-  busier than one device's threads do on small convolutions (ResNet-50 x0.75 at 28 px:
-  ~25% more images/s on 2 cores). A power of two divides the usual batch sizes.
-  """
-  if requested > 0:
-    return requested
-  if "xla_force_host_platform_device_count" in xla_flags or not cores:
-    return None
-  count = 1
-  while count * 2 <= min(cores, MAX_AUTO_CPU_DEVICES):
-    count *= 2
-  return count
-
 
 def main(argv):
   del argv
   # Orbax logs every save step at INFO; the progress lines are what a user reads.
   logging.set_verbosity(logging.WARNING)
   import jax
+
+  from simclr_jax.parallel import cpu_device_count
 
   count = cpu_device_count(_CPU_DEVICES.value, os.cpu_count(),
                            os.environ.get("XLA_FLAGS", ""))

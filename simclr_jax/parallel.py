@@ -43,3 +43,23 @@ def check_global_batch(global_batch_size: int, mesh: jax.sharding.Mesh) -> int:
         f"batch_size={global_batch_size} is not divisible by the {n} devices of the "
         f"mesh; set --config.batch_size to a positive multiple of {n}.")
   return global_batch_size // n
+
+
+MAX_AUTO_CPU_DEVICES = 8
+
+
+def cpu_device_count(requested: int, cores: int | None, xla_flags: str) -> int | None:
+  """How many CPU devices to ask JAX for; None leaves JAX's default (or XLA_FLAGS).
+
+  The train step is data-parallel, and on a CPU one device per core keeps the cores
+  busier than one device's threads do on small convolutions (ResNet-50 x0.75 at 28 px:
+  ~25% more images/s on 2 cores). A power of two divides the usual batch sizes.
+  """
+  if requested > 0:
+    return requested
+  if "xla_force_host_platform_device_count" in xla_flags or not cores:
+    return None
+  count = 1
+  while count * 2 <= min(cores, MAX_AUTO_CPU_DEVICES):
+    count *= 2
+  return count

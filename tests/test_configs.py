@@ -9,6 +9,7 @@ import pytest
 
 from simclr_jax import config as config_lib
 from simclr_jax.optim import peak_learning_rate
+from simclr_jax.parallel import cpu_device_count
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.py")))
@@ -55,5 +56,4 @@ def test_cifar_recipe_matches_the_paper():
     (3, 16, "--xla_force_host_platform_device_count=8", 3),  # the flag decides
 ])
 def test_cpu_device_count(requested, cores, xla_flags, expected):
-  from simclr_jax.main import cpu_device_count
   assert cpu_device_count(requested, cores, xla_flags) == expected

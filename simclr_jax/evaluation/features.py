@@ -11,7 +11,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from simclr_jax.data import datasets, pipeline
-from simclr_jax.parallel import AXIS_NAME
+from simclr_jax.parallel import AXIS_NAME, replicated_sharding
 
 
 def make_encode_fn(encoder, mesh):
@@ -45,6 +45,8 @@ def _collect(config, mesh, split: datasets.Split, batch_size: int,
 def extract_features(config, mesh, encode_fn, variables, split: datasets.Split,
                      batch_size: int) -> tuple[np.ndarray, np.ndarray]:
   """(h [n, D] float32, labels [n] int32) for every example of `split`, in order."""
+  # Replicated over the mesh once, not copied to every device at each call.
+  variables = jax.device_put(variables, replicated_sharding(mesh))
   return _collect(config, mesh, split, batch_size,
                   lambda batch: jax.device_get(encode_fn(variables, batch["images"])))
 
