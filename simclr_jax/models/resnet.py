@@ -35,50 +35,47 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
   return total // 2, total - total // 2
 
 
+def _window_taps(x, window: tuple[int, int], strides: tuple[int, int], pad_value=0.0):
+  """{(i, j): what tap (i, j) of a "SAME" window reads}, each [N, H', W', C].
+
+  Each tap is a shifted, strided slice of the padded NHWC input. Taps that would read
+  only padding are left out: a 3x3 window on a 1x1 map is its centre tap alone.
+  """
+  (_, h, w, _), (kh, kw), (sh, sw) = x.shape, window, strides
+  pad_h, pad_w = _same_padding(h, kh, sh), _same_padding(w, kw, sw)
+  out_h, out_w = -(-h // sh), -(-w // sw)
+  x = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)), constant_values=pad_value)
+
+  def reads_input(tap, pad, size, stride, out):  # any row this tap samples is not padding
+    return any(pad[0] <= tap + stride * k < pad[0] + size for k in range(out))
+
+  return {(i, j): x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw, :]
+          for i in range(kh) for j in range(kw)
+          if reads_input(i, pad_h, h, sh, out_h) and reads_input(j, pad_w, w, sw, out_w)}
+
+
 def conv_as_matmul(x, kernel, strides):
   """A "SAME" convolution of NHWC `x` by HWIO `kernel`, as one matrix product.
 
-  The kernel's taps become shifted, strided slices of the padded input, concatenated
-  along channels (im2col), so forward and backward are dense matrix products. Taps
-  that would read only padding are left out: a 3x3 kernel on a 1x1 input is its
-  centre tap alone.
+  The taps' slices of the input (`_window_taps`) are concatenated along channels
+  (im2col), so forward and backward are dense matrix products.
   """
-  (kh, kw), (sh, sw) = kernel.shape[:2], strides
-  (n, h, w, c), features = x.shape, kernel.shape[-1]
-  pad_h, pad_w = _same_padding(h, kh, sh), _same_padding(w, kw, sw)
-  out_h, out_w = -(-h // sh), -(-w // sw)
-  x = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
-
-  def reads_input(tap, pad, size, stride, out):  # any row this tap samples is not padding
-    return any(pad[0] <= tap + stride * i < pad[0] + size for i in range(out))
-
-  taps = [(i, j) for i in range(kh) for j in range(kw)
-          if reads_input(i, pad_h, h, sh, out_h) and reads_input(j, pad_w, w, sw, out_w)]
-  cols = jnp.concatenate(
-      [x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw, :]
-       for i, j in taps], axis=-1)
+  taps = _window_taps(x, kernel.shape[:2], strides)
+  cols = jnp.concatenate(list(taps.values()), axis=-1)
   weights = jnp.concatenate([kernel[i, j] for i, j in taps], axis=0)
   return jax.lax.dot_general(cols, weights, (((3,), (0,)), ((), ())))
 
 
 def max_pool(x, window: int, stride: int):
-  """`nn.max_pool` with "SAME" padding, as the maximum of shifted, strided slices.
+  """`nn.max_pool` with "SAME" padding, as the maximum of the window's tap slices.
 
   The same forward values; its gradient is element-wise selects rather than XLA's
   select-and-scatter, ~5x faster on CPU. Exact ties share the gradient instead of
   giving it to one input; after a ReLU the only likely ties are zeros, whose
   gradient the ReLU stops anyway.
   """
-  (n, h, w, c) = x.shape
-  pad_h, pad_w = _same_padding(h, window, stride), _same_padding(w, window, stride)
-  out_h, out_w = -(-h // stride), -(-w // stride)
-  x = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)), constant_values=-jnp.inf)
-  out = None
-  for i in range(window):
-    for j in range(window):
-      tap = x[:, i:i + (out_h - 1) * stride + 1:stride, j:j + (out_w - 1) * stride + 1:stride]
-      out = tap if out is None else jnp.maximum(out, tap)
-  return out
+  taps = _window_taps(x, (window, window), (stride, stride), pad_value=-jnp.inf)
+  return functools.reduce(jnp.maximum, taps.values())
 
 
 class Conv(nn.Module):
